@@ -1,0 +1,75 @@
+"""The item the ``site`` spider yields: one fetched page, with everything the pipelines check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Link:
+    """One link found on a page: where it points and where on the page it stands."""
+
+    url: str
+    """Target made absolute against the page (or its ``<base href>``), fragment kept; ``""`` if unparseable."""
+    raw: str
+    """The attribute value exactly as written in the HTML."""
+    element: str
+    """Tag name: ``a``, ``img``, ``script``, ``link``, ``iframe``, ``source``, ``style`` (CSS ``url()``), ..."""
+    attribute: str = "href"
+    text: str = ""
+    """Link text (``a``), ``alt`` (``img``) or ``title``; whitespace collapsed."""
+    position: int = 0
+    """Source line of the element, so owners can find the link on the page."""
+    rel: str = ""
+
+
+@dataclass
+class Page:
+    """One fetched URL of a site. Non-HTML responses carry only their status and headers."""
+
+    url: str
+    """The URL as requested (canonical form used for de-duplication)."""
+    final_url: str
+    status: int | None
+    site_id: int
+    crawl_id: int
+    depth: int = 0
+    content_type: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers that matter to the checks: content-language, last-modified, location, retry-after, ..."""
+    title: str = ""
+    html: str = ""
+    """Decoded HTML body; empty for non-HTML responses and failures."""
+    lang: str = ""
+    """Page language from ``<html lang>`` or ``Content-Language`` (BCP 47 as written, may be empty)."""
+    links: list[Link] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
+    """Every ``id`` and ``a[name]`` on the page: the targets of ``#fragment`` links."""
+    content_hash: str = ""
+    size: int = 0
+    error: str | None = None
+    """Error class when the page could not be fetched (``dns``, ``refused``, ``timeout``, ``tls``, ...)."""
+    redirects: list[str] = field(default_factory=list)
+    """Redirect chain, first hop first, when the request was redirected."""
+    referer: str = ""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    """Findings added by the check pipelines; see ``flawless_spider.findings``."""
+
+    @property
+    def is_html(self) -> bool:
+        return bool(self.html)
+
+
+@dataclass
+class FindingsBatch:
+    """Findings that belong to no single page fetch, emitted when the crawl has fetched everything.
+
+    Pipelines that can only decide at the end (internal link targets, boilerplate text seen on
+    many pages) return these from their ``finalize()`` hook; the store pipeline saves them.
+    """
+
+    site_id: int
+    crawl_id: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""

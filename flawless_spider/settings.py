@@ -1,0 +1,109 @@
+"""Scrapy settings for Flawless.
+
+Every ``FLAWLESS_*`` setting (and ``DATABASE_URL``, ``REDIS_URL``, ``SMTP_URL``,
+``LANGUAGETOOL_URL``) may also come from an environment variable of the same name;
+``scrapy ... -s NAME=VALUE`` wins over both.
+"""
+
+import os
+
+from flawless_spider import __version__
+
+BOT_NAME = "flawless"
+SPIDER_MODULES = ["flawless_spider.spiders"]
+NEWSPIDER_MODULE = "flawless_spider.spiders"
+COMMANDS_MODULE = "flawless_spider.commands"
+
+# --- Flawless's own settings (defaults; see the README) ---------------------------------
+
+FLAWLESS_CONTACT_URL = "https://github.com/flawless-crawler/flawless"
+FLAWLESS_STATE_DIR = ""  # default: ./state next to scrapy.cfg
+FLAWLESS_ALLOW_PRIVATE_NETWORKS = False  # only way to reach loopback/private/link-local hosts
+FLAWLESS_MAX_PAGES = 10_000  # per-site page budget of one crawl
+FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
+FLAWLESS_MAX_URL_LENGTH = 2048
+FLAWLESS_FOLLOW_SITEMAPS = True
+FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
+
+# Link checks.
+FLAWLESS_LINKS_ENABLED = True
+FLAWLESS_LINK_CACHE_HOURS = 24.0  # external results are reused this long
+FLAWLESS_LINK_TIMEOUT = 20.0
+FLAWLESS_LINK_RETRIES = 2
+FLAWLESS_LINK_MAX_REDIRECTS = 10
+FLAWLESS_LINK_MAX_RETRY_AFTER = 60.0
+FLAWLESS_CHECK_EXTERNAL = True
+
+# Language checks.
+FLAWLESS_LANGUAGE_ENABLED = True
+FLAWLESS_SKIP_SELECTORS = ""  # comma-separated CSS selectors whose text is never checked
+LANGUAGETOOL_URL = ""
+
+# Digests.
+FLAWLESS_MAIL_FROM = "Flawless <flawless@localhost>"
+FLAWLESS_UNSUBSCRIBE_URL = ""
+FLAWLESS_WEEKLY_SUMMARY = False
+SMTP_URL = ""
+
+DATABASE_URL = ""
+REDIS_URL = ""
+
+# --- Scrapy: polite defaults for crawling other people's sites ---------------------------
+
+USER_AGENT = f"Flawless/{__version__} (+{FLAWLESS_CONTACT_URL}; link and spelling checker)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+DEPTH_LIMIT = 50
+REDIRECT_MAX_TIMES = 10
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+HTTPERROR_ALLOW_ALL = True  # a 404 page is a result, not an error
+REFERER_ENABLED = True
+DNS_TIMEOUT = 20
+LOG_LEVEL = "INFO"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+
+DOWNLOADER_MIDDLEWARES = {
+    "flawless_spider.middlewares.addressguard.AddressGuardMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "pipelines.links.LinkCheckPipeline": 300,
+    "pipelines.language.LanguagePipeline": 400,
+    "pipelines.store.StorePipeline": 900,
+}
+EXTENSIONS = {}
+
+
+def _from_environment(names: dict) -> None:
+    """Let environment variables override the defaults above (``-s`` still wins)."""
+    for name, value in os.environ.items():
+        if name.startswith("FLAWLESS_") or name in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SMTP_URL",
+            "LANGUAGETOOL_URL",
+        ):
+            names[name] = value
+
+
+_from_environment(globals())
+
+# Shared crawl frontier: several processes share one crawl through Redis (scrapy-redis).
+if REDIS_URL:
+    SCHEDULER = "scrapy_redis.scheduler.Scheduler"
+    DUPEFILTER_CLASS = "scrapy_redis.dupefilter.RFPDupeFilter"
+    SCHEDULER_PERSIST = False

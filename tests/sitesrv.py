@@ -1,0 +1,174 @@
+"""A small HTTP server for tests: serves a folder, plus the odd behaviours a crawler meets.
+
+Run as ``python tests/sitesrv.py ROOT --host 127.0.0.1``; it prints its port on the first line
+of stdout. ``GET /__log`` returns every request seen so far (method, path, user agent) as JSON
+and ``POST /__reset`` clears it; neither is logged.
+
+Special paths (besides the files under ROOT):
+
+- ``/__status/CODE``: answers CODE (``/__status/301?to=/x`` redirects to ``/x``).
+- ``/__redirect/N``: a chain of N redirects ending at ``/``; ``/__loop/a`` and ``/__loop/b`` loop.
+- ``/__slow/SECONDS``: answers after a delay. ``/__huge``: an endless body.
+- ``/__nohead/...``: 405 for HEAD, 200 for GET. ``/__botwall``: 403 with a bot-protection page.
+- ``/__ratelimit/N``: 429 with ``Retry-After: 1`` for the first N requests, then 200.
+- ``/__flaky/N``: 503 for the first N requests, then 200.
+- ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
+A file ``ROOT/_headers.json`` may map paths to extra response headers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "sitesrv/1"
+    protocol_version = "HTTP/1.1"
+    log: list[dict] = []
+    counts: Counter = Counter()
+    lock = threading.Lock()
+    root: Path
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass
+
+    def _record(self) -> None:
+        with self.lock:
+            self.log.append(
+                {"method": self.command, "path": self.path,
+                 "ua": self.headers.get("User-Agent", "")}
+            )
+            self.counts[urlsplit(self.path).path] += 1
+
+    def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
+              headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path == "/__reset":
+            with self.lock:
+                self.log.clear()
+                self.counts.clear()
+            self._send(204)
+            return
+        self._record()
+        self._send(405)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802, C901, PLR0911, PLR0912
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        query = parse_qs(url.query)
+        if path == "/__log":
+            with self.lock:
+                body = json.dumps(self.log).encode()
+            self._send(200, body, "application/json")
+            return
+        self._record()
+        with self.lock:
+            count = self.counts[url.path]
+        parts = path.strip("/").split("/")
+        if path.startswith("/__status/"):
+            code = int(parts[1])
+            headers = {"Location": query["to"][0]} if "to" in query else {}
+            self._send(code, f"<h1>{code}</h1>".encode(), headers=headers)
+        elif path.startswith("/__redirect/"):
+            left = int(parts[1])
+            target = f"/__redirect/{left - 1}" if left > 1 else "/"
+            self._send(302, b"", headers={"Location": target})
+        elif path.startswith("/__loop/"):
+            other = "b" if parts[1] == "a" else "a"
+            self._send(301, b"", headers={"Location": f"/__loop/{other}"})
+        elif path.startswith("/__slow/"):
+            time.sleep(float(parts[1]))
+            self._send(200, b"<p>slow</p>")
+        elif path == "/__huge":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(100_000):
+                    self.wfile.write(b"<p>" + b"x" * 1021 + b"</p>")
+            except OSError:
+                pass
+            self.close_connection = True
+        elif path.startswith("/__nohead/"):
+            if self.command == "HEAD":
+                self._send(405)
+            else:
+                self._send(200, b"<p>GET only</p>")
+        elif path == "/__botwall":
+            self._send(403, b"<html><title>Just a moment...</title><p>Checking your browser"
+                       b" - cf-browser-verification</p></html>", headers={"Server": "cloudflare",
+                                                                        "cf-ray": "1234"})
+        elif path.startswith("/__ratelimit/"):
+            if count <= int(parts[1]):
+                self._send(429, b"slow down", headers={"Retry-After": "1"})
+            else:
+                self._send(200, b"<p>ok</p>")
+        elif path.startswith("/__flaky/"):
+            if count <= int(parts[1]):
+                self._send(503, b"try later")
+            else:
+                self._send(200, b"<p>ok</p>")
+        elif path == "/__latin1":
+            self._send(200, "<p>caf\u00e9 na\u00efve</p>".encode("latin-1"))
+        else:
+            self._serve_file(path)
+
+    def _serve_file(self, path: str) -> None:
+        target = (self.root / path.lstrip("/")).resolve()
+        if self.root not in target.parents and target != self.root:
+            self._send(404, b"<h1>Not found</h1>")
+            return
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            self._send(404, b"<html><title>Not found</title><h1>Not found</h1></html>")
+            return
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/xml", "application/javascript"):
+            ctype += "; charset=utf-8"
+        headers = {}
+        extra = self.root / "_headers.json"
+        if extra.is_file():
+            headers = json.loads(extra.read_text()).get(path, {})
+        self._send(200, target.read_bytes(), ctype, headers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    Handler.root = args.root.resolve()
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
