@@ -69,6 +69,7 @@ RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no control port on machines that crawl the web
 HTTPERROR_ALLOW_ALL = True  # a 404 page is a result, not an error
 REFERER_ENABLED = True
 DNS_TIMEOUT = 20
@@ -85,7 +86,9 @@ ITEM_PIPELINES = {
     "pipelines.language.LanguagePipeline": 400,
     "pipelines.store.StorePipeline": 900,
 }
-EXTENSIONS = {}
+EXTENSIONS = {
+    "pipelines.store.CrawlRecorder": 500,
+}
 
 
 def _from_environment(names: dict) -> None:

@@ -13,12 +13,14 @@ Special paths (besides the files under ROOT):
 - ``/__ratelimit/N``: 429 with ``Retry-After: 1`` for the first N requests, then 200.
 - ``/__flaky/N``: 503 for the first N requests, then 200.
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
-A file ``ROOT/_headers.json`` may map paths to extra response headers.
+A file ``ROOT/_headers.json`` may map paths to extra response headers. In text files,
+``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import mimetypes
 import sys
@@ -38,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
     lock = threading.Lock()
     root: Path
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002
+    def log_message(self, format: str, *args) -> None:
         pass
 
     def _record(self) -> None:
@@ -60,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path == "/__reset":
             with self.lock:
                 self.log.clear()
@@ -70,10 +72,10 @@ class Handler(BaseHTTPRequestHandler):
         self._record()
         self._send(405)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802, C901, PLR0911, PLR0912
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         path = unquote(url.path)
         query = parse_qs(url.query)
@@ -151,7 +153,10 @@ class Handler(BaseHTTPRequestHandler):
         extra = self.root / "_headers.json"
         if extra.is_file():
             headers = json.loads(extra.read_text()).get(path, {})
-        self._send(200, target.read_bytes(), ctype, headers)
+        body = target.read_bytes()
+        if ctype.startswith(("text/", "application/xml")):
+            body = body.replace(b"{{HOST}}", self.headers.get("Host", "").encode())
+        self._send(200, body, ctype, headers)
 
 
 def main() -> None:
@@ -164,10 +169,8 @@ def main() -> None:
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

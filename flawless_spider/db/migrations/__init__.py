@@ -16,7 +16,7 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x466C61776C657373 & 0x7FFFFFFFFFFFFFFF
 
 
-class SchemaTooNew(Exception):
+class SchemaTooNewError(Exception):
     """The database was migrated by a newer Flawless than this one."""
 
 
@@ -33,7 +33,7 @@ def available() -> list[tuple[int, str, Path]]:
 def migrate(conn: psycopg2.extensions.connection) -> list[int]:
     """Apply the missing migrations, one transaction each, holding an advisory lock.
 
-    Returns the versions applied. Raises :class:`SchemaTooNew` when the database knows a
+    Returns the versions applied. Raises :class:`SchemaTooNewError` when the database knows a
     version this code does not.
     """
     applied_now: list[int] = []
@@ -53,7 +53,7 @@ def migrate(conn: psycopg2.extensions.connection) -> list[int]:
         conn.commit()
         newest = max((v for v, _, _ in known), default=0)
         if done and max(done) > newest:
-            raise SchemaTooNew(
+            raise SchemaTooNewError(
                 f"the database schema is at version {max(done)}, but this Flawless only knows "
                 f"versions up to {newest}: upgrade Flawless before using this database"
             )

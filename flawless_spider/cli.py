@@ -1,0 +1,42 @@
+"""Shared base for Flawless's custom commands: a database handle and clear errors."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from scrapy.commands import ScrapyCommand
+
+from flawless_spider.db import Database, DatabaseError
+from flawless_spider.db.migrations import SchemaTooNewError
+
+
+class FlawlessCommand(ScrapyCommand):
+    """Base for Flawless commands: a database handle and clear, traceback-free errors."""
+
+    requires_project = True
+    default_settings = {"LOG_LEVEL": "WARNING"}
+    _db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database.from_settings(self.settings)
+        return self._db
+
+    def fail(self, message: str, code: int = 1) -> None:
+        """Print ``message`` as an error and make the command exit with ``code``."""
+        print(f"error: {message}", file=sys.stderr)
+        self.exitcode = code
+
+    def guarded(self, func: Any, *args: Any) -> Any:
+        """Run ``func``, turning database problems into one clear line instead of a traceback."""
+        try:
+            return func(*args)
+        except (DatabaseError, SchemaTooNewError) as exc:
+            self.fail(str(exc))
+        finally:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        return None

@@ -1,0 +1,1 @@
+"""Custom ``scrapy`` commands: ``sites``, ``report``, ``digest`` (and ``crawl`` with clear errors)."""

@@ -1,0 +1,70 @@
+"""``scrapy report SITE``: the findings of the site's latest completed crawl."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrapy.exceptions import UsageError
+
+from flawless_spider import report
+from flawless_spider.cli import FlawlessCommand
+from flawless_spider.sites import SiteError, SiteRegistry
+
+FORMATS = ("text", "jsonl", "csv")
+
+
+class Command(FlawlessCommand):
+    def syntax(self) -> str:
+        return "SITE [--format text|jsonl|csv] [--crawl ID]"
+
+    def short_desc(self) -> str:
+        return "Print the findings of a site's latest completed crawl"
+
+    def long_desc(self) -> str:
+        return (
+            "Print the findings of a site's latest completed crawl (SITE is an id or a domain).\n"
+            "Each finding has a state: new (first seen in that crawl), open (seen before) or\n"
+            "fixed (gone since the previous crawl). jsonl gives one JSON object per finding;\n"
+            "broken link targets are listed once, with every page linking to them in `pages`."
+        )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--format", dest="fmt", default="text", choices=FORMATS,
+                            help="output format (default: text)")
+        parser.add_argument("--crawl", type=int, metavar="ID",
+                            help="report on this crawl instead of the latest")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            raise UsageError("give one SITE (an id or a domain; see `scrapy sites list`)")
+        self.guarded(self.report, args[0], opts)
+
+    def report(self, ref: str, opts: argparse.Namespace) -> None:
+        try:
+            site = SiteRegistry(self.db).get(ref)
+        except SiteError as exc:
+            self.fail(str(exc))
+            return
+        if opts.crawl is not None:
+            rows = self.db.query("SELECT * FROM crawls WHERE id = %s AND site_id = %s",
+                                 (opts.crawl, site.id))
+            crawl = rows[0] if rows else None
+            if crawl is None or crawl["status"] == "running":
+                self.fail(f"crawl {opts.crawl} of {site.domain} does not exist or is still running")
+                return
+        else:
+            crawl = report.latest_crawl(self.db, site)
+            if crawl is None:
+                self.fail(f"{site.domain} has no finished crawl yet: run "
+                          f"`scrapy crawl site -a site={site.domain}`")
+                return
+        records = report.crawl_findings(self.db, site, crawl["id"])
+        if opts.fmt == "jsonl":
+            for line in report.to_jsonl(records):
+                sys.stdout.write(line + "\n")
+        elif opts.fmt == "csv":
+            sys.stdout.write(report.to_csv(records))
+        else:
+            print(report.to_text(site, crawl, records))

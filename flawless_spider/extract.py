@@ -1,0 +1,159 @@
+"""Pull links, anchors, title and language out of an HTML page, with each link's element and line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+from flawless_spider.items import Link
+
+# (tag, attribute) pairs that hold one URL.
+URL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "a": ("href",),
+    "area": ("href",),
+    "img": ("src",),
+    "link": ("href",),
+    "script": ("src",),
+    "iframe": ("src",),
+    "frame": ("src",),
+    "source": ("src",),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "track": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "input": ("src",),
+}
+SRCSET_TAGS = ("img", "source")
+# Elements whose targets are pages the spider crawls (the rest are resources).
+PAGE_ELEMENTS = frozenset({"a", "area", "iframe", "frame"})
+CSS_URL = re.compile(r"""url\(\s*(['"]?)(.*?)\1\s*\)""", re.IGNORECASE | re.DOTALL)
+CSS_IMPORT = re.compile(r"""@import\s+(['"])(.*?)\1""", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Extracted:
+    base_url: str
+    title: str = ""
+    lang: str = ""
+    links: list[Link] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
+
+
+def collapse(text: str) -> str:
+    """Whitespace as a browser collapses it."""
+    return _SPACE.sub(" ", text).strip()
+
+
+def absolute(base: str, raw: str) -> str:
+    """``raw`` made absolute against ``base``; ``""`` when it cannot be a URL."""
+    value = raw.strip()
+    if any(c in value for c in "\x00\r\n\t"):
+        value = re.sub(r"[\r\n\t]", "", value)
+        if "\x00" in value:
+            return ""
+    try:
+        joined = urljoin(base, value)
+        parts = urlsplit(joined)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return ""
+    if parts.scheme in ("http", "https"):
+        host = parts.hostname or ""
+        if not host or " " in host or host.startswith(".") or ".." in host:
+            return ""
+    return joined
+
+
+def srcset_urls(value: str) -> Iterator[str]:
+    """The URLs of a ``srcset`` attribute (``a.png 1x, b.png 2x``)."""
+    for candidate in value.split(","):
+        candidate = candidate.strip()
+        if candidate:
+            yield candidate.split()[0]
+
+
+def css_urls(css: str) -> Iterator[str]:
+    """Every ``url(...)`` and ``@import "..."`` target in a stylesheet."""
+    for match in CSS_URL.finditer(css):
+        value = match.group(2).strip()
+        if value and not value.startswith("#"):
+            yield value
+    for match in CSS_IMPORT.finditer(css):
+        yield match.group(2).strip()
+
+
+def extract(root: etree._Element, page_url: str) -> Extracted:
+    """Everything the checks need from a parsed page (``root`` from ``response.selector.root``)."""
+    base = page_url
+    for element in root.iter("base"):
+        href = element.get("href")
+        if href:
+            base = absolute(page_url, href) or page_url
+        break
+    result = Extracted(base_url=base)
+    html_el = root if root.tag == "html" else next(root.iter("html"), None)
+    if html_el is not None:
+        result.lang = (html_el.get("lang") or html_el.get("{http://www.w3.org/XML/1998/namespace}lang")
+                       or "").strip()
+    title = next(root.iter("title"), None)
+    if title is not None:
+        result.title = collapse(title.text_content() if hasattr(title, "text_content")
+                                else "".join(title.itertext()))
+    anchors: dict[str, None] = {}
+    links = result.links
+    for element in root.iter(etree.Element):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        tag = tag.lower()
+        ident = element.get("id")
+        if ident:
+            anchors[ident] = None
+        if tag == "a" and element.get("name"):
+            anchors[element.get("name")] = None
+        line = element.sourceline or 0
+        for attribute in URL_ATTRIBUTES.get(tag, ()):
+            raw = element.get(attribute)
+            if raw is None or not raw.strip():
+                continue
+            links.append(Link(
+                url=absolute(base, raw), raw=raw, element=tag, attribute=attribute,
+                text=_link_text(element, tag), position=line, rel=element.get("rel", ""),
+            ))
+        if tag in SRCSET_TAGS and element.get("srcset"):
+            for raw in srcset_urls(element.get("srcset")):
+                links.append(Link(url=absolute(base, raw), raw=raw, element=tag,
+                                  attribute="srcset", text=_link_text(element, tag),
+                                  position=line))
+        style = element.get("style")
+        if style and "url(" in style.lower():
+            for raw in css_urls(style):
+                links.append(Link(url=absolute(base, raw), raw=raw, element=tag,
+                                  attribute="style", position=line))
+        if tag == "style" and element.text:
+            for raw in css_urls(element.text):
+                links.append(Link(url=absolute(base, raw), raw=raw, element="style",
+                                  attribute="url()", position=line))
+    result.anchors = list(anchors)
+    return result
+
+
+def _link_text(element: etree._Element, tag: str) -> str:
+    if tag in ("a", "area"):
+        text = collapse("".join(element.itertext()))
+        if not text:
+            images = [img.get("alt", "") for img in element.iter("img")]
+            text = collapse(" ".join(images)) or element.get("title", "") or element.get("alt", "")
+        return text[:300]
+    return collapse(element.get("alt") or element.get("title") or "")[:300]
+
+
+def is_page_link(link: Link) -> bool:
+    """True for links the spider follows as pages (``a``, ``area``, frames), not resources."""
+    return (link.element in PAGE_ELEMENTS and link.attribute == "href") or (
+        link.element in ("iframe", "frame") and link.attribute == "src"
+    )

@@ -1,0 +1,71 @@
+"""Refuse requests to loopback, private, link-local and other non-public addresses.
+
+Pages are untrusted input: a link to ``http://169.254.169.254/`` or ``http://localhost:5432/``
+must not make the crawler probe its own network. ``FLAWLESS_ALLOW_PRIVATE_NETWORKS=true``
+switches the guard off (tests, demos, intranets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.httpobj import urlparse_cached
+
+from flawless_spider.errors import BlockedAddress
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class AddressGuardMiddleware:
+    """Resolves each request's host and blocks it when any address is not public."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self._verdicts: dict[str, str | None] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
+        if crawler.settings.getbool("FLAWLESS_ALLOW_PRIVATE_NETWORKS"):
+            raise NotConfigured
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if request.meta.get("flawless_trusted"):
+            return
+        parsed = urlparse_cached(request)
+        if parsed.scheme not in ("http", "https"):
+            return
+        host = (parsed.hostname or "").lower()
+        if host not in self._verdicts:
+            self._verdicts[host] = await self._check(host, parsed.port or 80)
+        problem = self._verdicts[host]
+        if problem:
+            self.crawler.stats.inc_value("flawless/address_blocked")
+            raise BlockedAddress(problem)
+
+    async def _check(self, host: str, port: int) -> str | None:
+        try:
+            addresses = [ipaddress.ip_address(host).compressed]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+            except OSError:
+                return None  # the downloader reports the DNS failure itself
+            addresses = [info[4][0] for info in infos]
+        for address in addresses:
+            if not is_public(address):
+                return (f"{host} resolves to the non-public address {address}"
+                        " (set FLAWLESS_ALLOW_PRIVATE_NETWORKS=true to allow it)")
+        return None

@@ -1,0 +1,156 @@
+"""The findings of one crawl, as ``scrapy report`` exports them (text, jsonl, csv)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from flawless_spider.db import Database
+from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS
+from flawless_spider.sites import Site
+
+STATE_ORDER = {"new": 0, "open": 1, "fixed": 2}
+TYPE_ORDER = {"link": 0, "spelling": 1, "grammar": 2}
+
+
+def latest_crawl(db: Database, site: Site) -> dict[str, Any] | None:
+    """The site's latest finished crawl that saw the site (complete first, else incomplete)."""
+    rows = db.query(
+        "SELECT * FROM crawls WHERE site_id = %s AND status IN ('complete', 'incomplete')"
+        " ORDER BY (status = 'complete') DESC, id DESC LIMIT 1",
+        (site.id,),
+    )
+    return rows[0] if rows else None
+
+
+def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, Any]]:
+    """Every finding seen in the crawl (``new``/``open``) plus those it found ``fixed``."""
+    rows = db.query(
+        "SELECT f.data, f.type, f.severity, f.page_url, f.first_seen, f.fixed_at,"
+        "  CASE WHEN f.fixed_crawl_id = %(c)s THEN 'fixed'"
+        "       WHEN f.first_crawl_id = %(c)s THEN 'new' ELSE 'open' END AS state"
+        " FROM findings f WHERE f.site_id = %(s)s AND (f.fixed_crawl_id = %(c)s OR EXISTS ("
+        "   SELECT 1 FROM crawl_findings cf WHERE cf.crawl_id = %(c)s AND cf.finding_id = f.id))",
+        {"c": crawl_id, "s": site.id},
+    )
+    records = []
+    for row in rows:
+        data = dict(row["data"])
+        record = {"type": row["type"], "page_url": row["page_url"], "severity": row["severity"],
+                  "state": row["state"]}
+        for name in TYPE_FIELDS.get(row["type"], ()):
+            record[name] = data.get(name)
+        for name, value in data.items():
+            if name not in record and name != "key":
+                record[name] = value
+        record["first_seen"] = row["first_seen"].isoformat()
+        records.append(record)
+    return group_links(records)
+
+
+def group_links(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per broken link target (per state group), listing every page linking to it."""
+    grouped: dict[tuple, dict[str, Any]] = {}
+    others = []
+    for record in records:
+        if record["type"] != "link":
+            others.append(record)
+            continue
+        present = record["state"] != "fixed"
+        key = (record.get("url"), record.get("error"), record.get("status"), present)
+        group = grouped.get(key)
+        if group is None:
+            group = grouped[key] = {**record, "pages": []}
+        elif record["state"] != group["state"]:
+            group["state"] = "open"
+        group["pages"].append(record["page_url"])
+    for group in grouped.values():
+        group["pages"] = sorted(set(group["pages"]))
+        group["page_url"] = group["pages"][0]
+    result = list(grouped.values()) + others
+    result.sort(key=lambda r: (TYPE_ORDER.get(r["type"], 9), STATE_ORDER.get(r["state"], 9),
+                               r["severity"] != "error", r["page_url"], r.get("url") or "",
+                               r.get("word") or "", r.get("rule") or ""))
+    return result
+
+
+def export_fields(records: list[dict[str, Any]]) -> list[str]:
+    fields = list(COMMON_FIELDS)
+    for type_fields in TYPE_FIELDS.values():
+        fields += [f for f in type_fields if f not in fields]
+    fields.append("pages")
+    for record in records:
+        fields += [f for f in record if f not in fields]
+    return fields
+
+
+def to_jsonl(records: list[dict[str, Any]]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record, ensure_ascii=False, sort_keys=False)
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    fields = export_fields(records)
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: _cell(v) for k, v in record.items()})
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return " | ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # keep spreadsheets from evaluating page text as formulas
+    return value
+
+
+def to_text(site: Site, crawl: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """A readable report grouped by type, then by page (links: by target, with their pages)."""
+    lines = [f"Flawless report for {site.url}",
+             f"Crawl {crawl['id']}: {crawl['status']}"
+             + (f" ({crawl['reason']})" if crawl.get("reason") else "")
+             + f", {crawl['pages']} pages, finished {crawl['finished_at']:%Y-%m-%d %H:%M %Z}"]
+    present = [r for r in records if r["state"] != "fixed"]
+    counts = {t: sum(1 for r in present if r["type"] == t) for t in TYPE_ORDER}
+    fixed = len(records) - len(present)
+    lines.append(f"{counts['link']} broken or questionable links, {counts['spelling']} spelling "
+                 f"and {counts['grammar']} grammar findings; {fixed} fixed since the last crawl")
+    titles = {"link": "Links", "spelling": "Spelling", "grammar": "Grammar"}
+    for type_name, title in titles.items():
+        group = [r for r in records if r["type"] == type_name]
+        if not group:
+            continue
+        lines += ["", title, "=" * len(title)]
+        if type_name == "link":
+            for r in group:
+                what = r.get("error") or f"HTTP {r.get('status')}"
+                extra = f" -> {r['final_url']}" if r.get("final_url") else ""
+                lines.append(f"[{r['state']}] {r['severity']}: {r.get('url')} ({what}){extra}")
+                for page in r["pages"]:
+                    lines.append(f"    on {page}")
+            continue
+        page = None
+        for r in sorted(group, key=lambda r: (r["page_url"], STATE_ORDER.get(r["state"], 9))):
+            if r["page_url"] != page:
+                page = r["page_url"]
+                lines.append(page)
+            if type_name == "spelling":
+                hint = f" (did you mean {', '.join(r['suggestions'][:3])}?)" if r.get(
+                    "suggestions") else ""
+                lines.append(f"    [{r['state']}] {r.get('word')}{hint}")
+            else:
+                lines.append(f"    [{r['state']}] {r.get('rule')}: {r.get('message')}"
+                             f" \u2014 \u201c{r.get('text')}\u201d")
+            if r.get("context"):
+                lines.append(f"        {r['context']}")
+    if not records:
+        lines += ["", "No problems found."]
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""The site registry: which sites Flawless crawls, who owns them, how often, in which language."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from flawless_spider.db import Database
+
+SCHEDULES = ("hourly", "daily", "weekly")
+
+
+class SiteError(ValueError):
+    """A user-facing problem with a site argument (bad URL, unknown site, ...)."""
+
+
+@dataclass
+class Site:
+    id: int
+    url: str
+    domain: str
+    owner_email: str | None = None
+    schedule: str = "daily"
+    language: str = "en_US"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Site:
+        return cls(
+            id=row["id"],
+            url=row["url"],
+            domain=row["domain"],
+            owner_email=row["owner_email"],
+            schedule=row["schedule"],
+            language=row["language"],
+            settings=dict(row["settings"] or {}),
+        )
+
+    def is_same_site(self, url: str) -> bool:
+        """True when ``url`` belongs to this site (same host; ``www.`` and the bare domain are one)."""
+        try:
+            return site_domain(url) == self.domain
+        except SiteError:
+            return False
+
+
+def normalize_root(url: str) -> str:
+    """Validate a site URL given by a person and return its root (``scheme://host[:port]/``)."""
+    url = (url or "").strip()
+    if not url:
+        raise SiteError("a site URL is required, for example https://example.com/")
+    if "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SiteError(f"not a valid URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise SiteError(f"only http:// and https:// sites can be crawled, not {parts.scheme}://")
+    if not parts.hostname or any(c in parts.hostname for c in " \t\r\n"):
+        raise SiteError(f"not a valid URL (no host name): {url!r}")
+    if parts.username or parts.password:
+        raise SiteError("site URLs must not contain a user name or password")
+    host = parts.hostname.encode("idna").decode("ascii") if not parts.hostname.isascii() else (
+        parts.hostname
+    )
+    netloc = host if port is None else f"{host}:{port}"
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def site_domain(url: str) -> str:
+    """The site's identity: lowercase host without ``www.``, plus the port when one is given."""
+    try:
+        parts = urlsplit(url if "://" in url else "https://" + url)
+        port = parts.port
+    except ValueError as exc:
+        raise SiteError(f"not a valid URL: {url!r} ({exc})") from None
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise SiteError(f"not a valid URL (no host name): {url!r}")
+    if host.startswith("www."):
+        host = host[4:]
+    return host if port is None else f"{host}:{port}"
+
+
+class SiteRegistry:
+    """CRUD for sites and their accepted words, on the real database."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def add(
+        self,
+        url: str,
+        owner_email: str | None = None,
+        schedule: str = "daily",
+        language: str = "en_US",
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[Site, bool]:
+        """Register a site (or update its owner/schedule/language); returns (site, created)."""
+        root = normalize_root(url)
+        if schedule not in SCHEDULES:
+            raise SiteError(f"--every must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        domain = site_domain(root)
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO sites (url, domain, owner_email, schedule, language, settings)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (domain) DO UPDATE SET url = EXCLUDED.url,"
+                "   owner_email = COALESCE(EXCLUDED.owner_email, sites.owner_email),"
+                "   schedule = EXCLUDED.schedule, language = EXCLUDED.language"
+                " RETURNING *, (xmax = 0) AS created",
+                (root, domain, owner_email, schedule, language, json.dumps(settings or {})),
+            )
+            row = cur.fetchone()
+        return Site.from_row(row), bool(row["created"])
+
+    def ensure(self, url: str) -> Site:
+        """The site for an ad-hoc crawl URL, registered without an owner if new."""
+        domain = site_domain(normalize_root(url))
+        with self.db.transaction() as cur:
+            cur.execute("SELECT * FROM sites WHERE domain = %s", (domain,))
+            row = cur.fetchone()
+        if row:
+            return Site.from_row(row)
+        return self.add(url)[0]
+
+    def get(self, ref: str | int) -> Site:
+        """A site by id or domain (``www.`` and scheme are ignored); :class:`SiteError` if unknown."""
+        ref = str(ref).strip()
+        with self.db.transaction() as cur:
+            if ref.isdigit():
+                cur.execute("SELECT * FROM sites WHERE id = %s", (int(ref),))
+            else:
+                try:
+                    domain = site_domain(ref)
+                except SiteError:
+                    raise SiteError(f"no such site: {ref!r}") from None
+                cur.execute("SELECT * FROM sites WHERE domain = %s", (domain,))
+            row = cur.fetchone()
+        if row is None:
+            raise SiteError(f"no such site: {ref!r} (see `scrapy sites list`)")
+        return Site.from_row(row)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every site with its latest crawl's status and open findings count."""
+        return self.db.query(
+            "SELECT s.*, c.status AS last_status, c.finished_at AS last_crawl_at,"
+            " (SELECT count(*) FROM findings f WHERE f.site_id = s.id AND f.fixed_at IS NULL)"
+            "   AS open_findings"
+            " FROM sites s LEFT JOIN LATERAL (SELECT status, finished_at FROM crawls"
+            "   WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true ORDER BY s.id"
+        )
+
+    def remove(self, ref: str) -> Site:
+        site = self.get(ref)
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM sites WHERE id = %s", (site.id,))
+        return site
+
+    def words(self, site: Site) -> list[str]:
+        rows = self.db.query(
+            "SELECT word FROM site_words WHERE site_id = %s ORDER BY lower(word), word", (site.id,)
+        )
+        return [r["word"] for r in rows]
+
+    def add_words(self, site: Site, words: list[str]) -> int:
+        with self.db.transaction() as cur:
+            added = 0
+            for word in words:
+                cur.execute(
+                    "INSERT INTO site_words (site_id, word) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (site.id, word),
+                )
+                added += cur.rowcount
+        return added
+
+    def remove_words(self, site: Site, words: list[str]) -> int:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "DELETE FROM site_words WHERE site_id = %s AND word = ANY(%s)", (site.id, words)
+            )
+            return cur.rowcount

@@ -1,0 +1,1 @@
+"""Flawless has one spider, ``site``: it crawls one registered site."""

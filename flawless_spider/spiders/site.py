@@ -1,0 +1,270 @@
+"""The ``site`` spider: crawls one site from its root and sitemaps, one Page item per fetched URL."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
+from scrapy.http import Response, TextResponse
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap
+from twisted.python.failure import Failure
+from w3lib.url import canonicalize_url
+
+from flawless_spider.crawls import start_crawl
+from flawless_spider.db import Database
+from flawless_spider.errors import classify_exception
+from flawless_spider.extract import extract, is_page_link
+from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.sites import Site, SiteRegistry
+
+logger = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+KEPT_HEADERS = ("content-type", "content-language", "last-modified", "location", "retry-after",
+                "x-robots-tag", "server")
+Finalizer = Callable[[], Awaitable[list[FindingsBatch]]]
+
+
+class SiteSpider(Spider):
+    """Crawl one site: ``-a url=URL`` (registered without an owner if new) or ``-a site=ID_OR_DOMAIN``.
+
+    Follows same-site links only (``www.`` and the bare domain count as one site), obeys
+    robots.txt (with its Crawl-delay, capped) and the site's page budget.
+    """
+
+    name = "site"
+
+    def __init__(self, url: str | None = None, site: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if bool(url) == bool(site):
+            raise NotConfigured("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
+        self.url_arg = url
+        self.site_arg = site
+        self.site: Site
+        self.crawl_id: int
+        self.seen: set[str] = set()
+        self.disallowed: set[str] = set()
+        self.budget_exhausted = False
+        self.root_error: str | None = None
+        self.finalizers: list[Finalizer] = []
+        self._finalized = False
+        self._crawl_delays: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteSpider:
+        spider: SiteSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.max_pages = settings.getint("FLAWLESS_MAX_PAGES")
+        spider.max_crawl_delay = settings.getfloat("FLAWLESS_MAX_CRAWL_DELAY")
+        spider.max_url_length = settings.getint("FLAWLESS_MAX_URL_LENGTH")
+        spider.follow_sitemaps = settings.getbool("FLAWLESS_FOLLOW_SITEMAPS")
+        db = Database.from_crawler(crawler)
+        registry = SiteRegistry(db)
+        spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
+            spider.site_arg
+        )
+        spider.crawl_id = start_crawl(db, spider.site.id)
+        crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
+
+    # -- starting -----------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        root = self.url_arg and self.site.is_same_site(self.url_arg) and self.url_arg
+        request = self.page_request(root or self.site.url, depth=0)
+        if request is not None:
+            request.meta["flawless_root"] = True
+            yield request
+        if self.follow_sitemaps:
+            sitemap = self.site.url.split("/", 3)
+            yield self.sitemap_request("/".join(sitemap[:3]) + "/sitemap.xml", optional=True)
+
+    def page_request(self, url: str, depth: int, referer: str = "") -> Request | None:
+        """A request for a page of this site, or None when seen, off-site or over budget."""
+        if len(url) > self.max_url_length or not self.site.is_same_site(url):
+            return None
+        key = canonicalize_url(url, keep_fragments=False)
+        if key in self.seen:
+            return None
+        if len(self.seen) >= self.max_pages:
+            if not self.budget_exhausted:
+                logger.warning("Page budget of %d pages reached: not following more links",
+                               self.max_pages)
+                self.crawler.stats.set_value("flawless/budget_exhausted", True)
+            self.budget_exhausted = True
+            return None
+        self.seen.add(key)
+        meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
+        host = self._host(url)
+        if host in self._crawl_delays:
+            meta["autothrottle_dont_adjust_delay"] = True
+        return Request(key, callback=self.parse, errback=self.failed, meta=meta)
+
+    def sitemap_request(self, url: str, optional: bool = False) -> Request:
+        return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed,
+                       meta={"flawless_sitemap": True, "flawless_optional": optional})
+
+    # -- pages ----------------------------------------------------------------------------
+
+    async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
+        self._enforce_crawl_delay(response)
+        page = self.page_item(response)
+        if page.html and self.site.is_same_site(response.url):
+            result = extract(response.selector.root, response.url)
+            page.title, page.lang, page.links, page.anchors = (
+                result.title, result.lang or page.lang, result.links, result.anchors,
+            )
+            depth = response.meta.get("depth", 0) + 1
+            for link in result.links:
+                if is_page_link(link) and link.url.startswith(("http://", "https://")):
+                    request = self.page_request(link.url, depth, referer=response.url)
+                    if request is not None:
+                        yield request
+        yield page
+
+    def page_item(self, response: Response) -> Page:
+        request_url = response.meta.get("redirect_urls", [response.request.url])[0]
+        ctype = response.headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip()
+        headers = {
+            name: response.headers.get(name, b"").decode("latin-1")
+            for name in KEPT_HEADERS if name in response.headers
+        }
+        html = ""
+        if isinstance(response, TextResponse) and ctype.lower() in (*HTML_TYPES, ""):
+            html = response.text if ctype.lower() in HTML_TYPES or _looks_html(response) else ""
+        if not self.site.is_same_site(response.url):
+            html = ""  # redirected off-site: we only check our owner's pages
+        if response.meta.get("flawless_root") and response.status >= 400:
+            self.root_error = f"HTTP {response.status}"
+        return Page(
+            url=request_url,
+            final_url=response.url,
+            status=response.status,
+            site_id=self.site.id,
+            crawl_id=self.crawl_id,
+            depth=response.meta.get("depth", 0),
+            content_type=ctype,
+            headers=headers,
+            html=html,
+            lang=headers.get("content-language", "").split(",")[0].strip(),
+            content_hash=hashlib.sha256(response.body).hexdigest()[:32],
+            size=len(response.body),
+            redirects=list(response.meta.get("redirect_urls", []))[1:] + (
+                [response.url] if response.meta.get("redirect_urls") else []
+            ),
+            referer=response.meta.get("flawless_referer", ""),
+        )
+
+    def failed(self, failure: Failure) -> Page | None:
+        """A page that could not be fetched is a result too (unless robots.txt forbids it)."""
+        request = failure.request
+        error = classify_exception(failure)
+        if error == "robots":
+            self.disallowed.add(request.url)
+            return None
+        if isinstance(failure.value, IgnoreRequest) and error == "ignored":
+            return None
+        if request.meta.get("flawless_root"):
+            self.root_error = error
+        logger.info("Could not fetch %s: %s (%s)", request.url, error, failure.getErrorMessage())
+        return Page(
+            url=request.url, final_url=request.url, status=None, site_id=self.site.id,
+            crawl_id=self.crawl_id, depth=request.meta.get("depth", 0), error=error,
+            referer=request.meta.get("flawless_referer", ""),
+        )
+
+    # -- sitemaps -------------------------------------------------------------------------
+
+    def parse_sitemap(self, response: Response) -> list[Request]:
+        if response.status >= 400:
+            if not response.meta.get("flawless_optional"):
+                logger.warning("Sitemap %s answered HTTP %d", response.url, response.status)
+            return []
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+            except OSError:
+                logger.warning("Sitemap %s is not valid gzip", response.url)
+                return []
+        try:
+            sitemap = Sitemap(body)
+        except Exception:  # lxml raises several kinds for garbage
+            logger.warning("Sitemap %s is not a valid sitemap", response.url)
+            return []
+        requests: list[Request] = []
+        for entry in sitemap:
+            loc = (entry.get("loc") or "").strip()
+            if not loc or not self.site.is_same_site(loc):
+                continue
+            if sitemap.type == "sitemapindex":
+                requests.append(self.sitemap_request(loc))
+            elif sitemap.type == "urlset":
+                request = self.page_request(loc, depth=1)
+                if request is not None:
+                    requests.append(request)
+        return requests
+
+    def sitemap_failed(self, failure: Failure) -> None:
+        if not failure.request.meta.get("flawless_optional"):
+            logger.warning("Could not fetch sitemap %s: %s", failure.request.url,
+                           classify_exception(failure))
+
+    # -- robots.txt, politeness, the end of the crawl --------------------------------------
+
+    def _robots_parsed(self, robotparser: Any, request: Request) -> None:
+        host = self._host(request.url)
+        if not self.site.is_same_site(request.url):
+            return
+        user_agent = self.crawler.settings.get("USER_AGENT")
+        delay = robotparser.crawl_delay(user_agent) if hasattr(robotparser, "crawl_delay") else None
+        if delay:
+            delay = min(float(delay), self.max_crawl_delay)
+            self._crawl_delays[host] = delay
+            downloader = self.crawler.engine.downloader
+            downloader.per_slot_settings.setdefault(host, {})["delay"] = delay
+            if host in downloader.slots:
+                downloader.slots[host].delay = delay
+            logger.info("robots.txt asks for a Crawl-delay of %.1fs on %s", delay, host)
+        if self.follow_sitemaps:
+            for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
+                if self.site.is_same_site(url):
+                    self.crawler.engine.crawl(self.sitemap_request(url))
+
+    def _enforce_crawl_delay(self, response: Response) -> None:
+        host = self._host(response.url)
+        delay = self._crawl_delays.get(host)
+        slot = self.crawler.engine.downloader.slots.get(host)
+        if delay and slot is not None and slot.delay < delay:
+            slot.delay = delay
+
+    def _idle(self) -> None:
+        """When every page is fetched, give the pipelines one chance to emit held-back findings."""
+        if self._finalized or not self.finalizers:
+            return
+        self._finalized = True
+        self.crawler.engine.crawl(Request(
+            "data:,", callback=self._finalize, dont_filter=True,
+            meta={"dont_obey_robotstxt": True, "flawless_trusted": True},
+        ))
+        raise DontCloseSpider
+
+    async def _finalize(self, response: Response) -> AsyncIterator[FindingsBatch]:
+        for finalizer in self.finalizers:
+            for batch in await finalizer():
+                yield batch
+
+    @staticmethod
+    def _host(url: str) -> str:
+        return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":")[0].lower()
+
+
+def _looks_html(response: TextResponse) -> bool:
+    head = response.body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))

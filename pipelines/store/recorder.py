@@ -1,0 +1,95 @@
+"""Close the crawl record: status, reason, stats, fixed findings and the digest, in one transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from flawless_spider.db import Database
+
+logger = logging.getLogger(__name__)
+
+# Scrapy close reasons that mean the crawl did not see the whole site.
+INCOMPLETE_REASONS = {
+    "shutdown": "stopped before the end (shutdown requested)",
+    "cancelled": "cancelled before the end",
+    "closespider_timeout": "the crawl's time limit was reached",
+    "closespider_itemcount": "the item limit was reached",
+    "closespider_pagecount": "the page limit was reached",
+    "closespider_errorcount": "too many errors",
+    "memusage_exceeded": "the memory limit was reached",
+}
+
+
+class CrawlRecorder:
+    """Scrapy extension: records how the crawl ended (``complete``/``incomplete``/``failed``, why)."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.item_errors = 0
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlRecorder:
+        if not crawler.spidercls or crawler.spidercls.name != "site":
+            raise NotConfigured
+        return cls(crawler)
+
+    def item_error(self, item: Any, response: Any, spider: Spider, failure: Any) -> None:
+        self.item_errors += 1
+
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        crawl_id = getattr(spider, "crawl_id", None)
+        if crawl_id is None:
+            return
+        status, why = self.outcome(spider, reason)
+        stats = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
+        db = Database.from_crawler(self.crawler)
+        await db.run(finish_crawl, db, spider.site.id, crawl_id, status, why, stats,
+                     self.crawler.settings)
+        log = logger.info if status == "complete" else logger.warning
+        log("Crawl %d of %s: %s%s", crawl_id, spider.site.domain, status, f" ({why})" if why else "")
+        db.close()
+
+    def outcome(self, spider: Any, reason: str) -> tuple[str, str | None]:
+        if spider.root_error and not self.crawler.stats.get_value("flawless/pages_stored"):
+            return "failed", f"the start page could not be fetched ({spider.root_error})"
+        if spider.root_error and spider.root_error in ("dns", "refused", "timeout", "tls",
+                                                       "blocked", "network"):
+            return "failed", f"the start page could not be fetched ({spider.root_error})"
+        if reason != "finished":
+            return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
+        if spider.budget_exhausted:
+            return "incomplete", f"the page budget of {spider.max_pages} pages was reached"
+        if self.item_errors:
+            return "incomplete", f"{self.item_errors} pages could not be processed (see the log)"
+        return "complete", None
+
+
+def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason: str | None,
+                 stats: dict[str, Any], settings: Any) -> None:
+    """Mark fixed findings (complete crawls only), close the record and queue the digest."""
+    with db.transaction() as cur:
+        if status == "complete":
+            cur.execute(
+                "UPDATE findings f SET fixed_at = now(), fixed_crawl_id = %s"
+                " WHERE f.site_id = %s AND f.fixed_at IS NULL AND NOT EXISTS ("
+                "  SELECT 1 FROM crawl_findings cf WHERE cf.crawl_id = %s AND cf.finding_id = f.id)",
+                (crawl_id, site_id, crawl_id),
+            )
+        cur.execute(
+            "UPDATE crawls SET status = %s, reason = %s, finished_at = now(), stats = %s,"
+            " pages = (SELECT count(*) FROM pages WHERE crawl_id = %s) WHERE id = %s",
+            (status, reason, json.dumps(stats), crawl_id, crawl_id),
+        )
+        try:
+            from pipelines.digest import queue_digest
+        except ImportError:  # the digest stage is optional
+            return
+        queue_digest(cur, site_id, crawl_id, settings)
