@@ -1,0 +1,69 @@
+"""The digest as an e-mail: ``multipart/alternative`` (text, then HTML) with proper headers.
+
+The message is built once, when the digest is queued, and stored as bytes in the outbox, so
+every retry sends exactly the same message (same ``Message-ID``: receivers can drop a
+duplicate). Every header value passes :mod:`pipelines.digest.addresses` first, so no value can
+carry a newline or a second address.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.policy
+import uuid
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import quote, urlsplit
+
+from pipelines.digest.addresses import header_text
+
+POLICY = email.policy.SMTP.clone(max_line_length=78)
+
+
+def unsubscribe_target(configured: str, sender: Address, domain: str, site_id: int) -> str:
+    """The ``List-Unsubscribe`` URI: ``FLAWLESS_UNSUBSCRIBE_URL`` or a ``mailto:`` the sender.
+
+    The configured URL may use ``{site_id}`` and ``{domain}`` placeholders. Only ``https``,
+    ``http`` and ``mailto`` URLs are used; anything else falls back to the ``mailto:``.
+    """
+    if configured:
+        try:
+            url = configured.format(site_id=site_id, domain=quote(domain, safe=""))
+        except (KeyError, IndexError, ValueError):
+            url = configured
+        scheme = urlsplit(url).scheme.lower()
+        if scheme in ("https", "http", "mailto") and header_text(url, 2000) == url and " " not in url:
+            return url
+    subject = quote(f"unsubscribe {domain}")
+    return f"mailto:{sender.addr_spec}?subject={subject}"
+
+
+def build_message(
+    *,
+    sender: Address,
+    to: Address,
+    subject: str,
+    text: str,
+    html: str,
+    unsubscribe: str,
+    site_id: int,
+    crawl_id: int,
+    date: datetime.datetime | None = None,
+) -> EmailMessage:
+    """Assemble the message; ``unsubscribe`` comes from :func:`unsubscribe_target`."""
+    msg = EmailMessage(policy=POLICY)
+    msg["Subject"] = header_text(subject, 180)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = format_datetime(date or datetime.datetime.now(datetime.UTC))
+    domain = header_text(sender.domain, 200).replace(" ", "") or "localhost"
+    msg["Message-ID"] = f"<flawless.{site_id}.{crawl_id}.{uuid.uuid4().hex}@{domain}>"
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    if unsubscribe.lower().startswith("https:"):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Flawless-Site"] = str(site_id)
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
