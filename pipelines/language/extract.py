@@ -1,0 +1,224 @@
+"""Visible text of an HTML page, as blocks a reader sees: paragraphs, list items, cells, ...
+
+A browser shows the text of block elements as separate boxes and collapses whitespace; checking
+those boxes one by one (rather than the whole page as one string) keeps a sentence from running
+into the next menu item, and gives every finding a place on the page. Text a reader never sees,
+or that is not prose (code, hidden elements, ``translate="no"``), is left out; an inline element
+that is left out leaves :data:`PLACEHOLDER` behind so the words around it do not appear adjacent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import lxml.etree
+import lxml.html
+from lxml.cssselect import CSSSelector
+
+PLACEHOLDER = "\ufffc"
+"""OBJECT REPLACEMENT CHARACTER: stands for an inline element whose text is not checked."""
+
+SKIP_TAGS = frozenset(
+    "script style noscript template svg math code pre kbd samp var textarea head object embed "
+    "iframe canvas audio video select option datalist map".split()
+)
+BLOCK_TAGS = frozenset(
+    "address article aside blockquote body caption dd details dialog div dl dt fieldset figcaption "
+    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li main menu nav ol p "
+    "section summary table tbody td tfoot th thead tr ul button label center".split()
+)
+_BLOCKISH_SKIPPED = frozenset(("pre", "textarea", "table"))
+TEMPLATE_TAGS = frozenset(("nav", "header", "footer", "aside"))
+TEMPLATE_ROLES = frozenset(("navigation", "banner", "contentinfo", "complementary", "menu"))
+"""Page regions that hold a site's template (menus, footers): their blocks repeat across pages."""
+
+_HIDDEN_STYLE = re.compile(r"(?:display\s*:\s*none|visibility\s*:\s*hidden)", re.I)
+_SPACE = re.compile(r"[ \t\n\r\f\u00a0\u200b]+")
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+@dataclass(slots=True)
+class Block:
+    """One run of visible text, whitespace collapsed."""
+
+    text: str
+    kind: str
+    """The element it comes from: ``p``, ``li``, ``h2``, ``td``, ... or ``title``, ``meta``, ``alt``."""
+    lang: str = ""
+    """``lang`` of the element or its nearest ancestor below ``<html>``; empty when undeclared."""
+    position: int = 0
+    """Source line of the element."""
+    template: bool = False
+    """Inside a navigation, header, footer or aside region (likely repeated on every page)."""
+
+
+def collapse(text: str) -> str:
+    """Whitespace as a browser renders it: runs collapsed to one space, ends trimmed."""
+    return _SPACE.sub(" ", text).strip()
+
+
+def _is_hidden(el: lxml.html.HtmlElement) -> bool:
+    attrib = el.attrib
+    if not attrib:
+        return False
+    if "hidden" in attrib or attrib.get("aria-hidden", "").lower() == "true":
+        return True
+    if attrib.get("translate", "").lower() == "no" or attrib.get("spellcheck", "").lower() == "false":
+        return True
+    if attrib.get("type", "").lower() == "hidden":
+        return True
+    style = attrib.get("style")
+    return bool(style and _HIDDEN_STYLE.search(style))
+
+
+class _Walker:
+    def __init__(self, skip: set, page_lang: str):
+        self.skip = skip
+        self.blocks: list[Block] = []
+        self.page_lang = page_lang
+
+    def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
+        text = collapse("".join(parts))
+        if text.strip(PLACEHOLDER + " "):
+            self.blocks.append(Block(text, kind, lang, line, template))
+
+    def walk(self, el, lang: str, template: bool) -> None:
+        """Emit the blocks of block element ``el`` (and of the block elements inside it)."""
+        parts: list[str] = []
+        if el.text:
+            parts.append(el.text)
+        kind = el.tag if el.tag != "html" else "body"
+        line = el.sourceline or 0
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):  # comment or processing instruction
+                if child.tail:
+                    parts.append(child.tail)
+                continue
+            if tag in SKIP_TAGS or child in self.skip or _is_hidden(child):
+                if tag in BLOCK_TAGS or tag in _BLOCKISH_SKIPPED:
+                    self.emit(parts, kind, lang, line, template)
+                    parts = []
+                else:
+                    parts.append(PLACEHOLDER)
+            elif tag == "br":
+                parts.append("\n")
+            elif tag == "img" or (tag == "input" and child.get("type", "").lower() == "image"):
+                alt = child.get("alt")
+                if alt and alt.strip():
+                    self.emit([alt], "alt", self._lang(child, lang), child.sourceline or 0, template)
+            elif tag in BLOCK_TAGS:
+                self.emit(parts, kind, lang, line, template)
+                parts = []
+                self.walk(child, self._lang(child, lang), template or _is_template(child))
+                line = child.sourceline or line
+            else:
+                child_lang = self._lang(child, lang)
+                if child_lang != lang:  # a foreign phrase: its own block, in its own language
+                    parts.append(PLACEHOLDER)
+                    self.walk(child, child_lang, template)
+                else:
+                    self.inline(child, parts, lang, template)
+            if child.tail:
+                parts.append(child.tail)
+        self.emit(parts, kind, lang, line, template)
+
+    def inline(self, el, parts: list[str], lang: str, template: bool) -> None:
+        """Add the text of inline element ``el`` to ``parts`` (block children become blocks)."""
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):
+                pass
+            elif tag in SKIP_TAGS or child in self.skip or _is_hidden(child):
+                parts.append(PLACEHOLDER)
+            elif tag == "br":
+                parts.append("\n")
+            elif tag == "img":
+                alt = child.get("alt")
+                if alt and alt.strip():
+                    self.emit([alt], "alt", self._lang(child, lang), child.sourceline or 0, template)
+            elif tag in BLOCK_TAGS:  # invalid nesting, but browsers render it as a block
+                parts.append(" ")
+                self.walk(child, self._lang(child, lang), template or _is_template(child))
+                parts.append(" ")
+            else:
+                child_lang = self._lang(child, lang)
+                if child_lang != lang:
+                    parts.append(PLACEHOLDER)
+                    self.walk(child, child_lang, template)
+                else:
+                    self.inline(child, parts, lang, template)
+            if child.tail:
+                parts.append(child.tail)
+
+    @staticmethod
+    def _lang(el, inherited: str) -> str:
+        value = el.get("lang")
+        if value is None:
+            value = el.get(_XML_LANG)
+        return value.strip() if value is not None else inherited
+
+
+def _is_template(el) -> bool:
+    return el.tag in TEMPLATE_TAGS or el.get("role", "").lower() in TEMPLATE_ROLES
+
+
+def compile_selectors(selectors: Iterable[str]) -> list[CSSSelector]:
+    """Compile the site's skip selectors; invalid ones raise ``ValueError`` naming the selector."""
+    compiled = []
+    for selector in selectors:
+        selector = selector.strip()
+        if not selector:
+            continue
+        try:
+            compiled.append(CSSSelector(selector))
+        except Exception as exc:  # cssselect.SelectorError and friends
+            raise ValueError(f"invalid skip selector {selector!r}: {exc}") from exc
+    return compiled
+
+
+def parse(html: str) -> lxml.html.HtmlElement | None:
+    """Parse an HTML document leniently; ``None`` when there is nothing to parse."""
+    if not html or not html.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        # ValueError: a str with an XML encoding declaration; parse the bytes instead.
+        try:
+            return lxml.html.document_fromstring(html.encode("utf-8"))
+        except (lxml.etree.ParserError, ValueError):
+            return None
+
+
+def extract_blocks(html: str, selectors: Iterable[CSSSelector] = ()) -> tuple[str, list[Block]]:
+    """The page's declared language (``<html lang>``) and its visible text blocks, in page order.
+
+    Block ``lang`` is only what elements *below* ``<html>`` declare, so callers can tell an
+    explicit declaration on a paragraph from a page-wide default (often a template's).
+    """
+    root = parse(html)
+    if root is None:
+        return "", []
+    page_lang = (root.get("lang") or root.get(_XML_LANG) or "").strip()
+    skip: set = set()
+    for selector in selectors:
+        skip.update(selector(root))
+    walker = _Walker(skip, page_lang)
+    head = root.find("head")
+    if head is not None:
+        title = head.find("title")
+        if title is not None and title.text_content().strip():
+            walker.emit([title.text_content()], "title", "", title.sourceline or 0, False)
+        for meta in head.iter("meta"):
+            if (meta.get("name") or "").lower() == "description" and meta.get("content"):
+                lang = (meta.get("lang") or "").strip()
+                walker.emit([meta.get("content")], "meta", lang, meta.sourceline or 0, False)
+    body = root.find("body")
+    if body is not None and body not in skip and not _is_hidden(body):
+        walker.walk(body, "", False)
+    return page_lang, walker.blocks

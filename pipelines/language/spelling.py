@@ -1,0 +1,154 @@
+"""Spell-checking of text blocks against one Hunspell dictionary, with per-chunk caching.
+
+Every word gets a verdict: ``OK``; ``CANDIDATE`` (unknown but capitalised, foreign-looking:
+names, brands — material for the site's dictionary, never reported); ``LIKELY`` (an unknown
+lower-case word); ``CERTAIN`` (a misspelling codespell knows). Verdicts are cached per
+whitespace-delimited chunk, so a warm checker does one dict lookup per word of text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import enchant
+
+from pipelines.language import misspellings
+from pipelines.language.dictionaries import hunspell_dict
+from pipelines.language.tokens import PREFIXES, chunk_words, is_checkable
+
+OK, CANDIDATE, LIKELY, CERTAIN = 0, 1, 2, 3
+_CHUNK = re.compile(r"\S+")
+CACHE_LIMIT = 500_000
+
+
+@dataclass(slots=True)
+class Misspelling:
+    word: str
+    """The word as written (apostrophes normalised)."""
+    verdict: int
+    start: int
+    """Offset of its chunk in the block text."""
+
+
+class Speller:
+    """Checks text against the Hunspell dictionary ``tag``.
+
+    ``strict`` is false when the page only said ``en`` (no region): a word any installed variant
+    of the language knows (``colour`` for an ``en_US`` site) is then accepted.
+    """
+
+    def __init__(self, tag: str, strict: bool = True, accepted: Iterable[str] = ()):
+        d = hunspell_dict(tag)
+        if d is None:
+            raise LookupError(f"no Hunspell dictionary for {tag!r}")
+        self.tag = tag
+        self.dict: enchant.Dict = d
+        self.variants: list[enchant.Dict] = []
+        if not strict:
+            primary = tag.split("_")[0]
+            from pipelines.language.dictionaries import installed_languages
+
+            for other in installed_languages():
+                if other != tag and other.split("_")[0] == primary:
+                    variant = hunspell_dict(other)
+                    if variant is not None:
+                        self.variants.append(variant)
+        self.accepted = {w.lower() for w in accepted}
+        self.english = tag.split("_")[0] == "en"
+        self._chunks: dict[str, tuple[tuple[str, int], ...]] = {}
+        self._words: dict[str, int] = {}
+
+    def known(self, word: str) -> bool:
+        """Whether the dictionary (or a variant, or the site's own list) has ``word``."""
+        if self.dict.check(word) or any(v.check(word) for v in self.variants):
+            return True
+        return word.lower() in self.accepted
+
+    def verdict(self, word: str) -> int:
+        """The verdict on one word (cached)."""
+        try:
+            return self._words[word]
+        except KeyError:
+            pass
+        result = self._verdict(word)
+        if len(self._words) > CACHE_LIMIT:
+            self._words.clear()
+        self._words[word] = result
+        return result
+
+    def _verdict(self, word: str) -> int:
+        if not is_checkable(word) or self.known(word):
+            return OK
+        if word[0].isupper() and self.known(word.lower()):
+            return OK  # sentence start, title case
+        if self.english and misspellings.corrections(word) is not None:
+            return CERTAIN
+        if word[0].isupper() or not word.isascii() and self.english:
+            return CANDIDATE
+        return LIKELY
+
+    def chunk(self, chunk: str) -> tuple[tuple[str, int], ...]:
+        """Non-OK ``(word, verdict)`` pairs of one whitespace-delimited chunk (cached)."""
+        try:
+            return self._chunks[chunk]
+        except KeyError:
+            pass
+        parts = chunk_words(chunk)
+        found: list[tuple[str, int]] = []
+        if len(parts) == 1:
+            v = self.verdict(parts[0])
+            if v:
+                found.append((parts[0], v))
+        elif parts and not self.known("-".join(parts)):
+            for part in parts:
+                if part.lower() in PREFIXES:
+                    continue
+                v = self.verdict(part)
+                if v:
+                    found.append((part, v))
+        result = tuple(found)
+        if len(self._chunks) > CACHE_LIMIT:
+            self._chunks.clear()
+        self._chunks[chunk] = result
+        return result
+
+    def check(self, text: str) -> list[Misspelling]:
+        """The words of ``text`` that are not OK, in order."""
+        cache = self._chunks
+        bad = None
+        for chunk in text.split():
+            hit = cache.get(chunk)
+            if hit is None:
+                hit = self.chunk(chunk)
+            if hit:
+                if bad is None:
+                    bad = set()
+                bad.add(chunk)
+        if bad is None:
+            return []
+        found = []
+        for m in _CHUNK.finditer(text):
+            if m.group() in bad:
+                for word, v in cache.get(m.group()) or self.chunk(m.group()):
+                    found.append(Misspelling(word, v, m.start()))
+        return found
+
+    def suggest(self, word: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` corrections: codespell's first, then Hunspell's. Slow: call in a thread."""
+        out: list[str] = []
+        fixes = misspellings.corrections(word) if self.english else None
+        for fix in fixes or ():
+            if fix not in out:
+                out.append(fix)
+        if len(out) < limit:
+            hunspell = self.dict.suggest(word)
+            # "me sage" for "mesage": split words only when nothing better came up
+            hunspell.sort(key=lambda s: (" " in s or "-" in s))
+            for s in hunspell:
+                if s not in out and s.lower() != word.lower():
+                    out.append(s)
+                if len(out) >= limit:
+                    break
+        return out[:limit]
