@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import http
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,13 +51,17 @@ ELEMENTS = {
 }
 
 
+# Control characters, line/paragraph separators and bidi overrides (which can disguise a URL).
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def text(value: Any, limit: int = 300) -> str:
     """Untrusted ``value`` as one line of text of at most ``limit`` characters."""
     if value is None:
         return ""
     if not isinstance(value, str):
         value = str(value) if isinstance(value, int | float) else ""
-    value = " ".join(value.replace("\x00", "").split())
+    value = " ".join(_INVISIBLE.sub(" ", value).split())
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "\u2026"
     return value
@@ -72,11 +77,15 @@ def strings(value: Any, count: int = 5, limit: int = 60) -> list[str]:
     return [v for v in result if v][:count]
 
 
+def type_is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def link_problem(data: Mapping[str, Any]) -> str:
     """What is wrong with a link, in words: ``404 Not Found``, ``host not found``, ..."""
     error = text(data.get("error"), 60)
     status = data.get("status")
-    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 999:
+    if type_is_int(status) and 100 <= status <= 999:
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
@@ -217,7 +226,7 @@ def _detail(type: str, data: Mapping[str, Any]) -> str:
         label = text(data.get("text"), 120)
         kind = ELEMENTS.get(element, element or "link")
         line = data.get("position")
-        where = f" (line {line})" if isinstance(line, int) and not isinstance(line, bool) else ""
+        where = f" (line {line})" if type_is_int(line) and line > 0 else ""
         return f"{kind} \u201c{label}\u201d{where}" if label else f"{kind}{where}"
     if type in ("spelling", "grammar"):
         context = text(data.get("context"), 200)
@@ -231,6 +240,7 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
     """Group finding rows (``type, severity, page_url, page_title, data``) into a capped section."""
     groups: dict[tuple[str, str], Group] = {}
     pages: dict[tuple[str, str], dict[str, Occurrence]] = {}
+    extra: dict[tuple[str, str], int] = {}
     for row in rows:
         type = text(row.get("type"), 30) or "other"
         severity = "error" if row.get("severity") == "error" else "warning"
@@ -246,6 +256,9 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
         if severity == "error":
             group.severity = "error"
         group.count += 1
+        shared = data.get("pages")  # a boilerplate finding stands for this many pages
+        if type_is_int(shared) and shared > 1:
+            extra[key] = extra.get(key, 0) + min(shared, 1_000_000) - 1
         occurrence = pages[key].get(page_url)
         if occurrence is None:
             occurrence = pages[key][page_url] = Occurrence(
@@ -258,6 +271,7 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
         found = sorted(pages[key].values(), key=lambda o: o.page_url)
         limit = MAX_PAGES.get(state, 5)
         group.pages, group.more_pages = found[:limit], max(0, len(found) - limit)
+        group.more_pages += extra.get(key, 0)
 
     section = Section(state)
     types = sorted({k[0] for k in groups}, key=lambda t: (_type_rank(t), t))

@@ -101,8 +101,7 @@ def queue_digest(cur: Any, site_id: int, crawl_id: int, settings: Any) -> int | 
     is already queued. Database errors propagate; any other problem (bad data, a bad setting)
     is logged and yields ``None`` so the crawl still closes, and ``scrapy digest`` retries it.
     """
-    cur.execute("SELECT id FROM sites WHERE id = %s FOR UPDATE", (site_id,))
-    if cur.fetchone() is None:
+    if not lock_site(cur, site_id):
         return None
     try:
         composed = compose(cur, site_id, crawl_id, settings)
@@ -111,12 +110,22 @@ def queue_digest(cur: Any, site_id: int, crawl_id: int, settings: Any) -> int | 
     except Exception:
         logger.exception("cannot compose the digest of site %s, crawl %s", site_id, crawl_id)
         return None
-    if composed is None:
-        return None
+    return None if composed is None else enqueue(cur, composed)
+
+
+def lock_site(cur: Any, site_id: int) -> bool:
+    """Lock the site's row so two processes never compose its digest at once."""
+    cur.execute("SELECT id FROM sites WHERE id = %s FOR UPDATE", (site_id,))
+    return cur.fetchone() is not None
+
+
+def enqueue(cur: Any, composed: Composed) -> int | None:
+    """Queue a composed digest and move the site's ``last_digest_at`` past what it shows."""
+    digest = composed.digest
     outbox_id = outbox.enqueue(
         cur,
-        site_id=site_id,
-        crawl_id=crawl_id,
+        site_id=digest.site_id,
+        crawl_id=digest.crawl_id,
         to_addr=composed.to_addr,
         subject=composed.subject,
         message=composed.message,
@@ -132,10 +141,39 @@ def queue_digest(cur: Any, site_id: int, crawl_id: int, settings: Any) -> int | 
             (SELECT max(GREATEST(first_seen, fixed_at)) FROM findings WHERE site_id = %(id)s))
         WHERE id = %(id)s
         """,
-        {"id": site_id},
+        {"id": digest.site_id},
     )
     logger.info(
         "queued digest %s for %s to %s: %s",
-        outbox_id, composed.digest.domain, composed.to_addr, composed.subject,
+        outbox_id, digest.domain, composed.to_addr, composed.subject,
     )
     return outbox_id
+
+
+DUE_SQL = """
+SELECT s.id AS site_id, s.domain, c.id AS crawl_id
+FROM sites s
+JOIN LATERAL (
+    SELECT id, status, finished_at FROM crawls
+    WHERE site_id = s.id AND finished_at IS NOT NULL
+    ORDER BY finished_at DESC, id DESC LIMIT 1
+) c ON true
+WHERE c.status IN ('complete', 'incomplete')
+  AND coalesce(s.owner_email, '') <> ''
+  AND (s.last_digest_at IS NULL OR c.finished_at > s.last_digest_at)
+  AND NOT EXISTS (
+      SELECT 1 FROM outbox o
+      WHERE o.site_id = s.id AND (o.status IN ('queued', 'sending') OR o.crawl_id = c.id))
+  AND (%(site_id)s::integer IS NULL OR s.id = %(site_id)s)
+ORDER BY s.id
+"""
+
+
+def due(cur: Any, site_id: int | None = None) -> list[dict[str, Any]]:
+    """Sites whose latest crawl finished after their last digest, with none queued.
+
+    Normally the crawl's close queues the digest; this catches the rest (an owner added
+    later, a digest that failed to render, a crawl closed by an older version).
+    """
+    cur.execute(DUE_SQL, {"site_id": site_id})
+    return [dict(r) for r in cur.fetchall()]

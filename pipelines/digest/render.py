@@ -12,7 +12,7 @@ import datetime
 import functools
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
@@ -23,7 +23,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 def href(url: Any) -> str:
-    """``url`` if it is safe to make clickable (absolute ``http``/``https``), else ``""``."""
+    """``url`` made safe to click (absolute ``http``/``https`` only, odd characters encoded), or ``""``."""
     if not isinstance(url, str) or len(url) > 2000:
         return ""
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
@@ -34,7 +34,8 @@ def href(url: Any) -> str:
         return ""
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return ""
-    return url
+    # Percent-encode what a well-formed URL would not contain raw (<, >, ", ', `, ...).
+    return quote(url, safe="!#$%&()*+,-./:;=?@[]_~")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

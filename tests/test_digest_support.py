@@ -1,0 +1,170 @@
+"""Shared pieces of the digest tests: a real SMTP server on loopback and database helpers.
+
+Imported by the other ``test_digest_*`` modules (pytest puts ``tests/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from scrapy.settings import Settings
+
+from flawless_spider.db import Database
+from flawless_spider.findings import finding, fingerprint
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.content, policy=email.policy.default)
+
+
+@dataclass
+class SMTPSink:
+    """aiosmtpd handler: keeps every message; ``reply`` makes RCPT answer with an error."""
+
+    received: list[Received] = field(default_factory=list)
+    reply: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.reply:
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      bytes(envelope.original_content or envelope.content)))
+        return "250 Message accepted"
+
+
+@dataclass
+class SMTPServer:
+    port: int
+    sink: SMTPSink
+    controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a random port, running."""
+    server = SMTPServer(free_port(), SMTPSink())
+    server.start()
+    yield server
+    server.stop()
+
+
+def settings(**values: Any) -> Settings:
+    """Project-like settings for calling the digest functions directly."""
+    base = {
+        "FLAWLESS_MAIL_FROM": "Flawless <flawless@flawless.example>",
+        "FLAWLESS_UNSUBSCRIBE_URL": "",
+        "FLAWLESS_WEEKLY_SUMMARY": False,
+        "SMTP_URL": "",
+        "FLAWLESS_MAIL_RETRY_DELAY": 0,
+    }
+    base.update(values)
+    return Settings(base)
+
+
+def add_site(db: Database, domain: str = "example.com", email: str | None = "owner@example.com",
+             ) -> int:
+    rows = db.query(
+        "INSERT INTO sites (url, domain, owner_email) VALUES (%s, %s, %s) RETURNING id",
+        (f"https://{domain}/", domain, email),
+    )
+    return rows[0]["id"]
+
+
+def link(page: str, url: str, status: int | None = 404, error: str | None = None,
+         text: str = "a link") -> dict:
+    return finding("link", page, "error", key=url, url=url, status=status, error=error,
+                   element="a", text=text)
+
+
+def word(page: str, w: str, suggestions: tuple[str, ...] = (), context: str = "") -> dict:
+    return finding("spelling", page, "warning", key=w.lower(), word=w,
+                   suggestions=list(suggestions), context=context or f"A {w} here.",
+                   language="en_US")
+
+
+def crawl(db: Database, site_id: int, findings: list[dict], status: str = "complete",
+          cfg: Settings | None = None, titles: dict[str, str] | None = None) -> int:
+    """One crawl as the store pipeline records it: upserts, crawl_findings, then the close."""
+    from pipelines.store.recorder import finish_crawl
+
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO crawls (site_id) VALUES (%s) RETURNING id", (site_id,))
+        crawl_id = cur.fetchone()["id"]
+        for url, title in (titles or {}).items():
+            cur.execute("INSERT INTO pages (crawl_id, url, final_url, status, title)"
+                        " VALUES (%s, %s, %s, 200, %s)", (crawl_id, url, url, title))
+        for item in findings:
+            data = {k: v for k, v in item.items()
+                    if k not in ("type", "page_url", "severity", "key")}
+            cur.execute(
+                "INSERT INTO findings (site_id, fingerprint, type, severity, page_url, data,"
+                " first_crawl_id, last_crawl_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (site_id, fingerprint) DO UPDATE SET"
+                "  last_seen = now(), last_crawl_id = EXCLUDED.last_crawl_id,"
+                "  data = EXCLUDED.data,"
+                "  first_seen = CASE WHEN findings.fixed_at IS NULL THEN findings.first_seen"
+                "    ELSE now() END,"
+                "  first_crawl_id = CASE WHEN findings.fixed_at IS NULL"
+                "    THEN findings.first_crawl_id ELSE EXCLUDED.first_crawl_id END,"
+                "  fixed_at = NULL, fixed_crawl_id = NULL"
+                " RETURNING id",
+                (site_id, fingerprint(site_id, item), item["type"], item["severity"],
+                 item["page_url"], json.dumps(data), crawl_id, crawl_id),
+            )
+            finding_id = cur.fetchone()["id"]
+            cur.execute("INSERT INTO crawl_findings VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (crawl_id, finding_id))
+    finish_crawl(db, site_id, crawl_id, status, None if status == "complete" else "stopped",
+                 {}, cfg or settings())
+    return crawl_id
+
+
+def outbox_rows(db: Database) -> list[dict]:
+    return db.query("SELECT * FROM outbox ORDER BY id")
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """The text and HTML parts of a digest (and checks it is multipart/alternative)."""
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+    return text, html
