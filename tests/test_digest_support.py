@@ -10,11 +10,11 @@ import email.policy
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from scrapy.settings import Settings
 
@@ -78,13 +78,15 @@ class SMTPServer:
             self.controller = None
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a random port, running."""
+@contextmanager
+def running_smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a random port, running (for fixtures)."""
     server = SMTPServer(free_port(), SMTPSink())
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def settings(**values: Any) -> Settings:

@@ -16,7 +16,7 @@ import psycopg2
 from pipelines.digest import outbox
 from pipelines.digest.addresses import header_text, mail_from, recipient
 from pipelines.digest.build import Digest, build_digest
-from pipelines.digest.message import build_message, unsubscribe_target
+from pipelines.digest.message import build_message, to_bytes, unsubscribe_target
 from pipelines.digest.render import plural, render
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def compose(cur: Any, site_id: int, crawl_id: int, settings: Any) -> Composed | 
         site_id=site_id,
         crawl_id=crawl_id,
     )
-    return Composed(digest, to.addr_spec, subject, text, html, message.as_bytes())
+    return Composed(digest, to.addr_spec, subject, text, html, to_bytes(message))
 
 
 def queue_digest(cur: Any, site_id: int, crawl_id: int, settings: Any) -> int | None:

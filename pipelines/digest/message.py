@@ -19,6 +19,9 @@ from urllib.parse import quote, urlsplit
 from pipelines.digest.addresses import header_text
 
 POLICY = email.policy.SMTP.clone(max_line_length=78)
+# Bodies are encoded with POLICY when set (QP lines <= 76); headers are folded when the message
+# is written out, and a List-Unsubscribe URL split over two lines confuses some receivers.
+WIRE_POLICY = POLICY.clone(max_line_length=998)
 
 
 def unsubscribe_target(configured: str, sender: Address, domain: str, site_id: int) -> str:
@@ -67,3 +70,8 @@ def build_message(
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
+
+
+def to_bytes(msg: EmailMessage) -> bytes:
+    """The message as sent: CRLF line ends, headers unfolded up to 998 characters."""
+    return msg.as_bytes(policy=WIRE_POLICY)

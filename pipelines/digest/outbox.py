@@ -25,6 +25,7 @@ WHERE s.id = o.site_id AND o.id = (
            OR (status = 'sending'
                AND claimed_at < clock_timestamp() - make_interval(secs => %(timeout)s)))
       AND (%(site_id)s::integer IS NULL OR site_id = %(site_id)s)
+      AND NOT (id = ANY(%(skip)s::bigint[]))
     ORDER BY next_attempt_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -63,9 +64,15 @@ def enqueue(
     return None if row is None else row["id"]
 
 
-def claim(cur: Any, worker: str, timeout: float, site_id: int | None = None) -> dict | None:
-    """Take the next due row for ``worker`` (commit right after, before sending)."""
-    cur.execute(CLAIM_SQL, {"worker": worker, "timeout": float(timeout), "site_id": site_id})
+def claim(
+    cur: Any, worker: str, timeout: float, site_id: int | None = None, skip: Any = ()
+) -> dict | None:
+    """Take the next due row for ``worker`` (commit right after, before sending).
+
+    ``skip``: ids this run already tried, so a row retried "now" is not hammered in a loop.
+    """
+    params = {"worker": worker, "timeout": float(timeout), "site_id": site_id, "skip": list(skip)}
+    cur.execute(CLAIM_SQL, params)
     row = cur.fetchone()
     if row is not None:
         row = dict(row)

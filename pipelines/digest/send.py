@@ -298,12 +298,14 @@ class Sender:
     def run(self, site_id: int | None = None, limit: int | None = None) -> SendResult:
         """Deliver due rows (of ``site_id``, or all) until none is left or the server is down."""
         result = SendResult()
+        tried: set[int] = set()
         try:
             while limit is None or len(result.sent) + len(result.failed) < limit:
                 with self.db.transaction() as cur:
-                    row = outbox.claim(cur, self.worker, self.claim_timeout, site_id)
+                    row = outbox.claim(cur, self.worker, self.claim_timeout, site_id, tried)
                 if row is None:
                     break
+                tried.add(row["id"])
                 if not self._deliver(row, result):
                     break
         finally:
