@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from twisted.internet import error as net
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
@@ -13,6 +21,21 @@ try:  # pragma: no cover - depends on the TLS stack in use
     from OpenSSL.SSL import Error as TLSError
 except ImportError:  # pragma: no cover
     TLSError = ()  # type: ignore[assignment,misc]
+
+
+NETWORK_ERRORS = (CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError,
+                  DownloadFailedError, ResponseDataLossError, net.ConnectError, net.TimeoutError)
+
+
+class QuietNetworkErrors(logging.Filter):
+    """Drop the traceback from log records about a site being unreachable: it is not a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], NETWORK_ERRORS):
+            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__})"
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 class BlockedAddress(IgnoreRequest):
@@ -25,6 +48,21 @@ def classify_exception(exc: BaseException | Failure | Any) -> str:
         exc = exc.value
     if isinstance(exc, BlockedAddress):
         return "blocked"
+    # Scrapy 2.14+ wraps the transport's errors; the original is kept as the cause.
+    if isinstance(exc, CannotResolveHostError):
+        return "dns"
+    if isinstance(exc, DownloadConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, DownloadTimeoutError):
+        return "timeout"
+    if isinstance(exc, ResponseDataLossError):
+        return "connection_lost"
+    if isinstance(exc, DownloadFailedError) and exc.__cause__ is not None:
+        inner = classify_exception(exc.__cause__)
+        if inner != "network":
+            return inner
+        text = str(exc).lower()
+        return "tls" if ("ssl" in text or "tls" in text or "certificate" in text) else "network"
     if isinstance(exc, net.DNSLookupError):
         return "dns"
     if isinstance(exc, net.ConnectionRefusedError):

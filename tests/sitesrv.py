@@ -1,7 +1,8 @@
 """A small HTTP server for tests: serves a folder, plus the odd behaviours a crawler meets.
 
 Run as ``python tests/sitesrv.py ROOT --host 127.0.0.1``; it prints its port on the first line
-of stdout. ``GET /__log`` returns every request seen so far (method, path, user agent) as JSON
+of stdout. ``GET /__log`` returns every request seen so far (method, path, user agent, monotonic time)
+as JSON
 and ``POST /__reset`` clears it; neither is logged.
 
 Special paths (besides the files under ROOT):
@@ -47,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.lock:
             self.log.append(
                 {"method": self.command, "path": self.path,
-                 "ua": self.headers.get("User-Agent", "")}
+                 "ua": self.headers.get("User-Agent", ""), "t": time.monotonic()}
             )
             self.counts[urlsplit(self.path).path] += 1
 

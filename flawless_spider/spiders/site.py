@@ -17,12 +17,13 @@ from w3lib.url import canonicalize_url
 
 from flawless_spider.crawls import start_crawl
 from flawless_spider.db import Database
-from flawless_spider.errors import classify_exception
+from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import FindingsBatch, Page
 from flawless_spider.sites import Site, SiteRegistry
 
 logger = logging.getLogger(__name__)
+logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetworkErrors())
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 KEPT_HEADERS = ("content-type", "content-language", "last-modified", "location", "retry-after",

@@ -1,0 +1,50 @@
+# Shared set-up for scripts/test and scripts/demo: installs what is missing, fast when nothing is.
+# Sourced, not run: leaves the project's virtual environment at $VENV.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+install_system_packages() {
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        say "Installing system packages: ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+}
+
+install_python_packages() {
+    local python="${PYTHON:-python3}"
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "error: Flawless needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
+        exit 1
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "Creating the virtual environment in .venv/"
+        "$python" -m venv "$VENV"
+    fi
+    local stamp="$VENV/.requirements.sha256"
+    local want
+    want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "Installing the pinned Python packages (requirements.txt)"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+        echo "$want" > "$stamp"
+    fi
+}
+
+install_system_packages
+install_python_packages
+export PATH="$VENV/bin:$PATH"
+cd "$ROOT"

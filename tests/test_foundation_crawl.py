@@ -1,0 +1,135 @@
+"""The ``site`` spider end to end: real HTTP server, real PostgreSQL, the real ``scrapy`` command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import SITES
+
+
+def crawl_rows(db, site_id=None):
+    return db.query("SELECT * FROM crawls ORDER BY id")
+
+
+def test_crawls_every_page_once_and_obeys_robots(serve, scrapy, db):
+    srv = serve("basic")
+    result = scrapy("crawl", "site", "-a", f"url={srv.url}")
+    paths = srv.paths()
+    counts = Counter(paths)
+    assert [p for p, n in counts.items() if n > 1] == [], f"fetched twice: {counts}"
+    # every page, the sitemap-only page included; robots.txt read once; nothing private
+    for path in ("/robots.txt", "/", "/about.html", "/docs/", "/docs/guide.html",
+                 "/docs/orphan.html", "/missing.html", "/sitemap.xml"):
+        assert path in counts, f"{path} not fetched: {paths}"
+    assert not any(p.startswith("/private/") for p in paths)
+    # the crawler says who it is and where to learn more
+    assert all(entry["ua"].startswith("Flawless/") and "+http" in entry["ua"] for entry in srv.log())
+    pages = {r["url"].removeprefix(srv.url.rstrip("/")): r for r in db.query("SELECT * FROM pages")}
+    assert set(pages) == {"/", "/about.html", "/docs/", "/docs/guide.html", "/docs/orphan.html",
+                          "/missing.html"}
+    assert pages["/missing.html"]["status"] == 404
+    assert pages["/"]["title"] == "Basic site"
+    assert pages["/about.html"]["anchors"] == ["team"]
+    [crawl] = crawl_rows(db)
+    assert crawl["status"] == "complete" and crawl["reason"] is None
+    assert crawl["pages"] == 6 and crawl["finished_at"] is not None
+    assert crawl["stats"]["finish_reason"] == "finished"
+    assert "Crawl 1 of 127.0.0.1" in result.stderr
+
+
+def test_report_formats_after_a_crawl(serve, scrapy):
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}")
+    domain = srv.url.split("/")[2]
+    text = scrapy("report", domain).stdout
+    assert f"Flawless report for {srv.url}" in text
+    assert "complete, 6 pages" in text
+    lines = [json.loads(line) for line in scrapy("report", domain, "--format", "jsonl").stdout
+             .splitlines()]
+    broken = [r for r in lines if r["type"] == "link" and r["url"].endswith("/missing.html")]
+    assert len(broken) == 1, lines
+    [missing] = broken
+    assert missing["status"] == 404 and missing["severity"] == "error"
+    assert missing["state"] == "new" and missing["element"] == "a"
+    assert missing["text"] == "old page" and missing["page_url"] == srv.url
+    for record in lines:
+        assert {"type", "page_url", "severity", "state"} <= set(record)
+    csv_out = scrapy("report", domain, "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("type,page_url,severity,state,url,status,error,element,text")
+    assert any("/missing.html" in row for row in csv_out[1:])
+
+
+def test_page_budget_makes_the_crawl_incomplete(serve, scrapy, db):
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_MAX_PAGES=2")
+    [crawl] = crawl_rows(db)
+    assert crawl["status"] == "incomplete"
+    assert crawl["reason"] == "the page budget of 2 pages was reached"
+    assert crawl["pages"] == 2
+
+
+def test_settings_come_from_the_environment_and_s_wins(serve, scrapy, db):
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", FLAWLESS_MAX_PAGES="1")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_MAX_PAGES=3",
+           FLAWLESS_MAX_PAGES="1")
+    assert [c["pages"] for c in crawl_rows(db)] == [1, 3]
+
+
+def test_crawl_delay_from_robots_txt_is_obeyed(serve, scrapy, tmp_path):
+    site = tmp_path / "slow"
+    shutil.copytree(SITES / "basic", site)
+    (site / "robots.txt").write_text("User-agent: *\nCrawl-delay: 1\nDisallow: /private/\n")
+    srv = serve(site)
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
+    times = [entry["t"] for entry in srv.log() if entry["path"] != "/robots.txt"]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) >= 5
+    # Scrapy randomises delays between 0.5x and 1.5x of the slot delay.
+    assert min(gaps) >= 0.45, gaps
+
+
+def test_the_address_guard_blocks_private_networks_by_default(serve, scrapy, db):
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", FLAWLESS_ALLOW_PRIVATE_NETWORKS="false")
+    assert srv.paths() == []
+    [crawl] = crawl_rows(db)
+    assert crawl["status"] == "failed"
+    assert "blocked" in crawl["reason"]
+
+
+def test_an_unreachable_site_is_a_failed_crawl(scrapy, db):
+    result = scrapy("crawl", "site", "-a", "url=http://127.0.0.1:9/")
+    [crawl] = crawl_rows(db)
+    assert crawl["status"] == "failed"
+    assert crawl["reason"] == "the start page could not be fetched (refused)"
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_crawl_arguments_are_clear_errors(scrapy):
+    for args, message in [
+        ((), "give exactly one of -a url=URL or -a site=ID_OR_DOMAIN"),
+        (("-a", "site=nowhere.example"), "no such site: 'nowhere.example'"),
+        (("-a", "url=ftp://example.com/"), "only http:// and https:// sites can be crawled"),
+        (("-a", "url=http://example.com:99999/"), "not a valid URL"),
+    ]:
+        result = scrapy("crawl", "site", *args, check=False)
+        assert result.returncode == 2, result
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_www_and_bare_domain_are_one_site():
+    from flawless_spider.sites import normalize_root, site_domain
+
+    assert site_domain("https://www.Example.com/a") == site_domain("http://example.com") == "example.com"
+    assert site_domain("http://127.0.0.1:8080/x") == "127.0.0.1:8080"
+    assert normalize_root("example.com") == "https://example.com/"
+
+
+def test_state_dir_default_is_ignored_by_git():
+    root = Path(__file__).resolve().parents[1]
+    assert "state/" in (root / ".gitignore").read_text().split()
