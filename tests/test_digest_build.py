@@ -8,8 +8,9 @@ import email.policy
 import lxml.html
 import pytest
 
-from pipelines.digest import compose, queue_digest, validate_email
+from pipelines.digest import queue_digest, validate_email
 from pipelines.digest.addresses import header_text
+from pipelines.digest.compose import compose
 from pipelines.digest.render import href
 from tests.test_digest_support import add_site, crawl, link, outbox_rows, parts, settings, word
 

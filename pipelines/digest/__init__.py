@@ -10,7 +10,7 @@
 """
 
 from pipelines.digest.addresses import validate_email
-from pipelines.digest.compose import compose, queue_digest
+from pipelines.digest.compose import queue_digest
 from pipelines.digest.send import send_outbox
 
-__all__ = ["compose", "queue_digest", "send_outbox", "validate_email"]
+__all__ = ["queue_digest", "send_outbox", "validate_email"]
