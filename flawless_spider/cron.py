@@ -1,0 +1,104 @@
+"""The cron entry point: crawl every site that is due, then send the digests.
+
+Run by ``scripts/cron`` (e.g. every 15 minutes). Each crawl runs in its own ``scrapy crawl``
+process; a PostgreSQL advisory lock per site keeps two cron runs (on one machine or several)
+from crawling the same site at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from scrapy.utils.project import get_project_settings
+
+from flawless_spider.db import Database, DatabaseError
+from flawless_spider.db.migrations import SchemaTooNewError
+
+logger = logging.getLogger("flawless.cron")
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+INTERVALS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+# A crawl counts for its slot if it started at most this much before the interval ends,
+# so a daily cron at 03:00 does not skip a day because yesterday's crawl started at 03:01.
+SLACK = timedelta(minutes=10)
+_LOCK_BASE = 0x466C0000
+
+
+def due_sites(db: Database) -> list[dict]:
+    """Sites whose latest crawl started longer ago than their schedule (or that never ran)."""
+    rows = db.query(
+        "SELECT s.id, s.domain, s.schedule, max(c.started_at) AS last_started,"
+        " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id"
+        " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id"
+    )
+    return [r for r in rows if r["last_started"] is None
+            or r["now"] - r["last_started"] >= INTERVALS[r["schedule"]] - SLACK]
+
+
+def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
+    """Crawl one site in a child process while holding its lock; None if another run holds it."""
+    conn = db.connection()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_BASE + site["id"],))
+        locked = cur.fetchone()[0]
+    conn.commit()
+    if not locked:
+        logger.info("%s is being crawled by another run; skipping", site["domain"])
+        return None
+    try:
+        logger.info("Crawling %s (%s)", site["domain"], site["schedule"])
+        command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site['id']}", *extra]
+        return subprocess.call(command, cwd=PROJECT_DIR, env=os.environ.copy())
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_BASE + site["id"],))
+        conn.commit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/cron",
+        description="Crawl every registered site that is due by its schedule, then send digests.",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list the due sites, crawl nothing")
+    parser.add_argument("--no-digest", action="store_true", help="do not send digests afterwards")
+    parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting passed to every crawl (like scrapy -s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
+    os.chdir(PROJECT_DIR)
+    db = Database.from_settings(get_project_settings())
+    try:
+        sites = due_sites(db)
+        if args.dry_run:
+            for site in sites:
+                print(f"{site['id']}\t{site['domain']}\t{site['schedule']}\t"
+                      f"last crawl started {site['last_started'] or 'never'}")
+            return 0
+        failures = 0
+        extra = [part for value in args.set for part in ("-s", value)]
+        for site in sites:
+            code = run_crawl(db, site, extra)
+            if code:
+                failures += 1
+                logger.error("The crawl of %s exited with status %d", site["domain"], code)
+        if not args.no_digest:
+            code = subprocess.call([sys.executable, "-m", "scrapy", "digest", "--send"], cwd=PROJECT_DIR)
+            failures += bool(code)
+        logger.info("Done: %d site(s) due, %d problem(s)", len(sites), failures)
+        return 1 if failures else 0
+    except (DatabaseError, SchemaTooNewError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
