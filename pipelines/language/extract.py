@@ -21,18 +21,95 @@ PLACEHOLDER = "\ufffc"
 """OBJECT REPLACEMENT CHARACTER: stands for an inline element whose text is not checked."""
 
 SKIP_TAGS = frozenset(
-    "script style noscript template svg math code pre kbd samp var textarea head object embed "
-    "iframe canvas audio video select option datalist map".split()
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "math",
+        "code",
+        "pre",
+        "kbd",
+        "samp",
+        "var",
+        "tt",
+        "textarea",
+        "head",
+        "object",
+        "embed",
+        "iframe",
+        "canvas",
+        "audio",
+        "video",
+        "select",
+        "option",
+        "datalist",
+        "map",
+    ]
 )
+CODE_TAGS = frozenset(("code", "pre", "kbd", "samp", "var", "tt"))
+"""Skipped elements whose words are identifiers: an unknown word also used there is a term."""
 BLOCK_TAGS = frozenset(
-    "address article aside blockquote body caption dd details dialog div dl dt fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li main menu nav ol p "
-    "section summary table tbody td tfoot th thead tr ul button label center".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "html",
+        "legend",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "button",
+        "label",
+        "center",
+    ]
 )
 _BLOCKISH_SKIPPED = frozenset(("pre", "textarea", "table"))
 TEMPLATE_TAGS = frozenset(("nav", "header", "footer", "aside"))
 TEMPLATE_ROLES = frozenset(("navigation", "banner", "contentinfo", "complementary", "menu"))
 """Page regions that hold a site's template (menus, footers): their blocks repeat across pages."""
+
+MARK = "\u2060"
+"""WORD JOINER around emphasised inline text (``em``, ``i``, ...): documentation sets parameter
+names that way (\"the name *name*\"), so a word repeated across that boundary is deliberate."""
+MARKED_TAGS = frozenset(("em", "i", "cite", "dfn", "q"))
 
 _HIDDEN_STYLE = re.compile(r"(?:display\s*:\s*none|visibility\s*:\s*hidden)", re.I)
 _SPACE = re.compile(r"[ \t\n\r\f\u00a0\u200b]+")
@@ -74,14 +151,18 @@ def _is_hidden(el: lxml.html.HtmlElement) -> bool:
 
 
 class _Walker:
-    def __init__(self, skip: set, page_lang: str):
+    def __init__(self, skip: set, with_code: bool):
         self.skip = skip
         self.blocks: list[Block] = []
-        self.page_lang = page_lang
+        self.code: list[str] | None = [] if with_code else None
+
+    def skipped(self, el) -> None:
+        if self.code is not None and el.tag in CODE_TAGS:
+            self.code.append(el.text_content())
 
     def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
         text = collapse("".join(parts))
-        if text.strip(PLACEHOLDER + " "):
+        if text.strip(PLACEHOLDER + MARK + " "):
             self.blocks.append(Block(text, kind, lang, line, template))
 
     def walk(self, el, lang: str, template: bool) -> None:
@@ -98,6 +179,7 @@ class _Walker:
                     parts.append(child.tail)
                 continue
             if tag in SKIP_TAGS or child in self.skip or _is_hidden(child):
+                self.skipped(child)
                 if tag in BLOCK_TAGS or tag in _BLOCKISH_SKIPPED:
                     self.emit(parts, kind, lang, line, template)
                     parts = []
@@ -119,6 +201,10 @@ class _Walker:
                 if child_lang != lang:  # a foreign phrase: its own block, in its own language
                     parts.append(PLACEHOLDER)
                     self.walk(child, child_lang, template)
+                elif tag in MARKED_TAGS:
+                    parts.append(MARK)
+                    self.inline(child, parts, lang, template)
+                    parts.append(MARK)
                 else:
                     self.inline(child, parts, lang, template)
             if child.tail:
@@ -134,6 +220,7 @@ class _Walker:
             if not isinstance(tag, str):
                 pass
             elif tag in SKIP_TAGS or child in self.skip or _is_hidden(child):
+                self.skipped(child)
                 parts.append(PLACEHOLDER)
             elif tag == "br":
                 parts.append("\n")
@@ -150,6 +237,10 @@ class _Walker:
                 if child_lang != lang:
                     parts.append(PLACEHOLDER)
                     self.walk(child, child_lang, template)
+                elif tag in MARKED_TAGS:
+                    parts.append(MARK)
+                    self.inline(child, parts, lang, template)
+                    parts.append(MARK)
                 else:
                     self.inline(child, parts, lang, template)
             if child.tail:
@@ -195,20 +286,23 @@ def parse(html: str) -> lxml.html.HtmlElement | None:
             return None
 
 
-def extract_blocks(html: str, selectors: Iterable[CSSSelector] = ()) -> tuple[str, list[Block]]:
-    """The page's declared language (``<html lang>``) and its visible text blocks, in page order.
+def extract_blocks(
+    html: str, selectors: Iterable[CSSSelector] = (), with_code: bool = False
+) -> tuple[str, list[Block], list[str]]:
+    """The page's ``<html lang>``, its visible text blocks in page order, and its code texts.
 
+    The code texts (``code``, ``pre``, ``kbd``, ...) are only collected ``with_code``.
     Block ``lang`` is only what elements *below* ``<html>`` declare, so callers can tell an
     explicit declaration on a paragraph from a page-wide default (often a template's).
     """
     root = parse(html)
     if root is None:
-        return "", []
+        return "", [], []
     page_lang = (root.get("lang") or root.get(_XML_LANG) or "").strip()
     skip: set = set()
     for selector in selectors:
         skip.update(selector(root))
-    walker = _Walker(skip, page_lang)
+    walker = _Walker(skip, with_code)
     head = root.find("head")
     if head is not None:
         title = head.find("title")
@@ -221,4 +315,4 @@ def extract_blocks(html: str, selectors: Iterable[CSSSelector] = ()) -> tuple[st
     body = root.find("body")
     if body is not None and body not in skip and not _is_hidden(body):
         walker.walk(body, "", False)
-    return page_lang, walker.blocks
+    return page_lang, walker.blocks, walker.code or []

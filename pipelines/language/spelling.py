@@ -29,7 +29,7 @@ class Misspelling:
     """The word as written (apostrophes normalised)."""
     verdict: int
     start: int
-    """Offset of its chunk in the block text."""
+    """Offset in the block text (of its chunk, if the word was normalised)."""
 
 
 class Speller:
@@ -85,7 +85,7 @@ class Speller:
             return OK  # sentence start, title case
         if self.english and misspellings.corrections(word) is not None:
             return CERTAIN
-        if word[0].isupper() or not word.isascii() and self.english:
+        if word[0].isupper() or (not word.isascii() and self.english):
             return CANDIDATE
         return LIKELY
 
@@ -131,24 +131,7 @@ class Speller:
         found = []
         for m in _CHUNK.finditer(text):
             if m.group() in bad:
-                for word, v in cache.get(m.group()) or self.chunk(m.group()):
-                    found.append(Misspelling(word, v, m.start()))
+                chunk = m.group()
+                for word, v in cache.get(chunk) or self.chunk(chunk):
+                    found.append(Misspelling(word, v, m.start() + max(chunk.find(word), 0)))
         return found
-
-    def suggest(self, word: str, limit: int = 5) -> list[str]:
-        """Up to ``limit`` corrections: codespell's first, then Hunspell's. Slow: call in a thread."""
-        out: list[str] = []
-        fixes = misspellings.corrections(word) if self.english else None
-        for fix in fixes or ():
-            if fix not in out:
-                out.append(fix)
-        if len(out) < limit:
-            hunspell = self.dict.suggest(word)
-            # "me sage" for "mesage": split words only when nothing better came up
-            hunspell.sort(key=lambda s: (" " in s or "-" in s))
-            for s in hunspell:
-                if s not in out and s.lower() != word.lower():
-                    out.append(s)
-                if len(out) >= limit:
-                    break
-        return out[:limit]

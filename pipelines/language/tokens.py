@@ -12,23 +12,56 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pipelines.language.extract import PLACEHOLDER
+from pipelines.language.extract import MARK, PLACEHOLDER
 
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'"})
-_EDGE = "\"'()[]{}<>.,;:!?\u2026\u2014\u2013\u00ab\u00bb\u201c\u201d\u201e*\u00bf\u00a1" + PLACEHOLDER
+_EDGE = "\"'()[]{}<>.,;:!?\u2026\u2014\u2013\u00ab\u00bb\u201c\u201d\u201e*\u00bf\u00a1" + PLACEHOLDER + MARK
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
-_CODEY = re.compile(r"[\d_=<>{}\[\]|~^$%*+&#@/\\;:()\"!?" + PLACEHOLDER + r"]")
+_CODEY = re.compile(r"[\d_=<>{}\[\]|~^$%*+&#@/\\;:()\"!?" + PLACEHOLDER + MARK + r"]")
 _HYPHENS = re.compile(r"[-\u2010\u2011]")
 
 PREFIXES = frozenset(
-    "re co non pre post un anti multi sub super semi self inter intra over under mid pro de bi tri "
-    "ex micro macro meta auto cross counter mis out hyper mini e".split()
+    [
+        "re",
+        "co",
+        "non",
+        "pre",
+        "post",
+        "un",
+        "anti",
+        "multi",
+        "sub",
+        "super",
+        "semi",
+        "self",
+        "inter",
+        "intra",
+        "over",
+        "under",
+        "mid",
+        "pro",
+        "de",
+        "bi",
+        "tri",
+        "ex",
+        "micro",
+        "macro",
+        "meta",
+        "auto",
+        "cross",
+        "counter",
+        "mis",
+        "out",
+        "hyper",
+        "mini",
+        "e",
+    ]
 )
 """Hyphenated prefixes that are not words on their own (``re-enter``, ``non-trivial``)."""
 
 
 def normalise(word: str) -> str:
-    """Typographic apostrophes to ASCII, so ``don’t`` and ``don't`` are the same word."""
+    """Typographic apostrophes to ASCII, so the typographic and ASCII forms of "don't" are the same word."""
     return word.translate(APOSTROPHES)
 
 

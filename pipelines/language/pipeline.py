@@ -1,0 +1,168 @@
+"""The language stage of the crawl: spelling and grammar findings on every HTML page."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+import scrapy
+from scrapy.exceptions import NotConfigured
+
+from flawless_spider.items import FindingsBatch, Page
+from pipelines.language.checker import BlockResult, Issue, LanguageChecker
+from pipelines.language.extract import compile_selectors
+from pipelines.language.languagetool import (
+    MAX_CHARS,
+    LanguageToolClient,
+    LanguageToolError,
+    lt_language,
+)
+from pipelines.language.suggest import Suggester
+
+logger = logging.getLogger(__name__)
+
+
+def _selectors(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [s for s in value.split(",") if s.strip()]
+    return [str(s) for s in value]
+
+
+class LanguagePipeline:
+    """Checks the visible text of each :class:`Page` (see :mod:`pipelines.language.checker`).
+
+    Settings: ``FLAWLESS_LANGUAGE_ENABLED``, ``FLAWLESS_SKIP_SELECTORS`` (plus the site's
+    ``skip_selectors``), ``LANGUAGETOOL_URL`` (grammar by a LanguageTool server instead of the
+    built-in rules; on its failure the built-in rules take over for the page).
+    """
+
+    def __init__(self, crawler: scrapy.crawler.Crawler):
+        self.crawler = crawler
+        settings = crawler.settings
+        self.skip_selectors = _selectors(settings.get("FLAWLESS_SKIP_SELECTORS"))
+        self.lt_url = (settings.get("LANGUAGETOOL_URL") or "").strip()
+        self.lt_max_chars = settings.getint("FLAWLESS_LANGUAGETOOL_MAX_CHARS", MAX_CHARS)
+        self.lt: LanguageToolClient | None = None
+        self.checker: LanguageChecker | None = None
+        self.suggester = Suggester()
+        self.site_id = 0
+        self.crawl_id = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: scrapy.crawler.Crawler) -> LanguagePipeline:
+        if not crawler.settings.getbool("FLAWLESS_LANGUAGE_ENABLED", True):
+            raise NotConfigured("FLAWLESS_LANGUAGE_ENABLED is off")
+        return cls(crawler)
+
+    async def open_spider(self) -> None:
+        spider = self.crawler.spider
+        site = spider.site
+        self.site_id = site.id
+        self.crawl_id = getattr(spider, "crawl_id", 0)
+        site_settings = getattr(site, "settings", None) or {}
+        selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
+        words = await self._site_words(site.id)
+        if self.lt_url:
+            self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)
+        self.checker = LanguageChecker(
+            getattr(site, "language", "") or "en_US",
+            words,
+            selectors,
+            site_url=getattr(site, "url", ""),
+            builtin_grammar=self.lt is None,
+        )
+        getattr(spider, "finalizers", []).append(self.finalize)
+
+    async def _site_words(self, site_id: int) -> list[str]:
+        from flawless_spider.db import Database
+
+        db = Database.from_crawler(self.crawler)
+
+        def fetch() -> list[str]:
+            with db.transaction() as cur:
+                cur.execute("SELECT word FROM site_words WHERE site_id = %s", (site_id,))
+                return [row["word"] for row in cur.fetchall()]
+
+        return await db.run(fetch)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Page) or not item.html or self.checker is None:
+            return item
+        analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
+        if self.lt is not None:
+            await self._languagetool(analysed)
+        item.findings.extend(self.checker.page_findings(item.url, analysed))
+        return item
+
+    async def _languagetool(self, analysed: list) -> None:
+        """Grammar of the page's not-yet-checked English blocks by the LanguageTool server."""
+        todo: dict[str, list[BlockResult]] = defaultdict(list)
+        seen: set[int] = set()
+        for _, result in analysed:
+            if result.grammar is None and id(result) not in seen:
+                seen.add(id(result))
+                todo[result.tag or ""].append(result)
+        for tag, results in todo.items():
+            try:
+                matches = await self.lt.check([r.text for r in results], lt_language(tag))
+            except LanguageToolError as exc:
+                logger.warning("%s; using the built-in grammar rules for this page", exc)
+                for r in results:
+                    r.grammar = self.checker.builtin(r.text)
+                continue
+            for r in results:
+                r.grammar = []
+            for m in matches:
+                results[m.block].grammar.append(
+                    Issue(
+                        "grammar",
+                        m.start,
+                        m.end,
+                        rule=m.rule,
+                        message=m.message,
+                        text=m.text,
+                        suggestions=m.suggestions,
+                    )
+                )
+
+    async def _engine_post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST through Scrapy's downloader: never blocks the reactor; the URL is trusted config."""
+        request = scrapy.Request(
+            url,
+            method="POST",
+            body=body,
+            headers=headers,
+            dont_filter=True,
+            meta={
+                "dont_obey_robotstxt": True,
+                "handle_httpstatus_all": True,
+                "flawless_trusted": True,
+                "download_timeout": 60,
+            },
+        )
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # connection refused, timeout, DNS: all mean "not available"
+            raise LanguageToolError(f"LanguageTool unreachable: {exc!r}") from exc
+        return response.status, response.body
+
+    async def finalize(self) -> list[FindingsBatch]:
+        """Findings held until the crawl fetched everything (unknown words, boilerplate)."""
+        if self.checker is None:
+            return []
+        pending = self.checker.pending_suggestions()
+        suggestions = await self.suggester.suggest_many(pending)
+        findings = self.checker.finalize(lambda tag, word: suggestions.get((tag, word), []))
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("flawless/language/words", self.checker.words)
+            stats.set_value("flawless/language/candidate_words", len(self.checker.candidates))
+        if not findings:
+            return []
+        return [FindingsBatch(self.site_id, self.crawl_id, findings, source="language")]
+
+    def close_spider(self) -> None:
+        self.suggester.close()
