@@ -18,6 +18,12 @@ class FlawlessCommand(ScrapyCommand):
     default_settings = {"LOG_LEVEL": "WARNING"}
     _db: Database | None = None
 
+    def process_options(self, args: list[str], opts: Any) -> None:
+        super().process_options(args, opts)
+        # The project's LOG_LEVEL suits crawls; commands print results, so only warnings show.
+        if not getattr(opts, "loglevel", None) and not getattr(opts, "verbose", False):
+            self.settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
+
     @property
     def db(self) -> Database:
         if self._db is None:

@@ -43,6 +43,11 @@ LANGUAGETOOL_URL = ""
 FLAWLESS_MAIL_FROM = "Flawless <flawless@localhost>"
 FLAWLESS_UNSUBSCRIBE_URL = ""
 FLAWLESS_WEEKLY_SUMMARY = False
+FLAWLESS_TEMPLATES_DIR = ""  # folder whose digest.html/.txt override templates/
+FLAWLESS_OUTBOX_DIR = ""  # default: <FLAWLESS_STATE_DIR>/outbox
+FLAWLESS_MAIL_CLAIM_TIMEOUT = 900  # seconds; a crashed sender's claimed digest is retried after this
+FLAWLESS_MAIL_RETRY_DELAY = 60  # seconds to the first retry after a temporary failure, doubling, max 6 h
+FLAWLESS_MAIL_MAX_ATTEMPTS = 12
 SMTP_URL = ""
 
 DATABASE_URL = ""

@@ -56,6 +56,11 @@ class StorePipeline:
         await self.flush()
 
 
+def _json(value: Any) -> str:
+    """JSON for a jsonb column: PostgreSQL refuses NUL characters, which page text may hold."""
+    return json.dumps(value, default=str).replace("\\u0000", "")
+
+
 def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> None:
     """Upsert pages, findings and the crawl's finding links in one transaction."""
     by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
@@ -63,7 +68,7 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
     for page in pages:
         page_rows[(page.crawl_id, page.url)] = (
             page.crawl_id, page.url, page.final_url, page.status, page.error, page.content_type,
-            page.content_hash, page.title[:1000], page.depth, page.size, page.anchors,
+            page.content_hash, page.title.replace("\x00", "")[:1000], page.depth, page.size, page.anchors,
         )
         bucket = by_crawl.setdefault((page.site_id, page.crawl_id), {})
         for item in page.findings:
@@ -86,7 +91,7 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
                 continue
             rows = [
                 (site_id, fp, item["type"], item["severity"], item["page_url"],
-                 json.dumps(item, default=str), crawl_id, crawl_id)
+                 _json(item), crawl_id, crawl_id)
                 for fp, item in items.items()
             ]
             ids = psycopg2.extras.execute_values(
