@@ -133,3 +133,15 @@ def test_www_and_bare_domain_are_one_site():
 def test_state_dir_default_is_ignored_by_git():
     root = Path(__file__).resolve().parents[1]
     assert "state/" in (root / ".gitignore").read_text().split()
+
+
+def test_crawler_traps_are_not_followed_forever(serve, scrapy, tmp_path, db):
+    site = tmp_path / "trap"
+    site.mkdir()
+    (site / "index.html").write_text('<html><body><a href="/__trap/">calendar</a></body></html>')
+    srv = serve(site)
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
+    trap = [p for p in srv.paths() if p.startswith("/__trap/")]
+    assert trap == ["/__trap/", "/__trap/x/", "/__trap/x/x/", "/__trap/x/x/x/"]
+    [crawl] = db.query("SELECT status FROM crawls")
+    assert crawl["status"] == "complete"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
@@ -89,6 +91,9 @@ class SiteSpider(Spider):
     def page_request(self, url: str, depth: int, referer: str = "") -> Request | None:
         """A request for a page of this site, or None when seen, off-site or over budget."""
         if len(url) > self.max_url_length or not self.site.is_same_site(url):
+            return None
+        if looks_like_trap(url):
+            self.crawler.stats.inc_value("flawless/trap_skipped")
             return None
         key = canonicalize_url(url, keep_fragments=False)
         if key in self.seen:
@@ -264,6 +269,17 @@ class SiteSpider(Spider):
     @staticmethod
     def _host(url: str) -> str:
         return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":")[0].lower()
+
+
+def looks_like_trap(url: str) -> bool:
+    """URLs of endless spaces: a path segment repeated (``/a/b/a/b/a/b``), very deep paths or
+    very long query strings (calendars, session ids, relative-link loops)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) > 25 or parts.query.count("&") >= 20:
+        return True
+    counts = Counter(segments)
+    return bool(counts) and counts.most_common(1)[0][1] > 3
 
 
 def _looks_html(response: TextResponse) -> bool:
