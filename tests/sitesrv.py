@@ -13,6 +13,7 @@ Special paths (besides the files under ROOT):
 - ``/__nohead/...``: 405 for HEAD, 200 for GET. ``/__botwall``: 403 with a bot-protection page.
 - ``/__ratelimit/N``: 429 with ``Retry-After: 1`` for the first N requests, then 200.
 - ``/__flaky/N``: 503 for the first N requests, then 200.
+- ``/__trap/...``: every path answers a page linking one level deeper (a crawler trap).
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
 A file ``ROOT/_headers.json`` may map paths to extra response headers. In text files,
 ``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
@@ -132,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(503, b"try later")
             else:
                 self._send(200, b"<p>ok</p>")
+        elif path.startswith("/__trap/"):
+            self._send(200, b'<html><body><p>Endless</p><a href="x/">deeper</a></body></html>')
         elif path == "/__latin1":
             self._send(200, "<p>caf\u00e9 na\u00efve</p>".encode("latin-1"))
         else:
