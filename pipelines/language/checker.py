@@ -340,11 +340,8 @@ class LanguageChecker:
             items = []
             for issue in result.spelling:
                 if issue.verdict == CERTAIN or (issue.verdict == LIKELY and not self._is_term(issue.word)):
-                    items.append(
-                        self.spelling_finding(
-                            url, issue, result, position, suggest(result.tag, issue.word)[:5]
-                        )
-                    )
+                    fixes = suggest(result.tag, issue.word) if issue.verdict == LIKELY else None
+                    items.append(self.spelling_finding(url, issue, result, position, fixes))
             for issue in result.grammar or ():
                 items.append(self.grammar_finding(url, issue, result, position))
             for item in items:

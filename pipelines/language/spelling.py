@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
+from importlib import resources
 from dataclasses import dataclass
 
 import enchant
@@ -19,6 +21,15 @@ from pipelines.language.dictionaries import hunspell_dict
 from pipelines.language.tokens import PREFIXES, chunk_words, is_checkable
 
 OK, CANDIDATE, LIKELY, CERTAIN = 0, 1, 2, 3
+
+
+@cache
+def computing_terms() -> frozenset[str]:
+    """Common computing words Hunspell lacks (``config``, ``stdout``): accepted in English."""
+    text = resources.files("pipelines.language").joinpath("data", "computing.txt").read_text()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
 _CHUNK = re.compile(r"\S+")
 CACHE_LIMIT = 500_000
 
@@ -55,8 +66,10 @@ class Speller:
                     variant = hunspell_dict(other)
                     if variant is not None:
                         self.variants.append(variant)
-        self.accepted = {w.lower() for w in accepted}
         self.english = tag.split("_")[0] == "en"
+        self.accepted = {w.lower() for w in accepted}
+        if self.english:
+            self.accepted |= computing_terms()
         self._chunks: dict[str, tuple[tuple[str, int], ...]] = {}
         self._words: dict[str, int] = {}
 
