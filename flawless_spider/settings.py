@@ -119,6 +119,6 @@ _from_environment(globals())
 
 # Shared crawl frontier: several processes share one crawl through Redis (scrapy-redis).
 if REDIS_URL:
-    SCHEDULER = "scrapy_redis.scheduler.Scheduler"
+    SCHEDULER = "flawless_spider.frontier.SiteRedisScheduler"
     DUPEFILTER_CLASS = "scrapy_redis.dupefilter.RFPDupeFilter"
     SCHEDULER_PERSIST = False
