@@ -15,6 +15,7 @@ Special paths (besides the files under ROOT):
 - ``/__flaky/N``: 503 for the first N requests, then 200.
 - ``/__trap/...``: every path answers a page linking one level deeper (a crawler trap).
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
+``--tls`` serves HTTPS with a throwaway self-signed certificate (clients must not verify it).
 A file ``ROOT/_headers.json`` may map paths to extra response headers. In text files,
 ``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
 """
@@ -25,7 +26,9 @@ import argparse
 import contextlib
 import json
 import mimetypes
+import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -163,14 +166,52 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, ctype, headers)
 
 
+def _self_signed(host: str, folder: Path) -> tuple[str, str]:
+    """Write a throwaway certificate and key for ``host`` into ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS (self-signed)")
     args = parser.parse_args()
     Handler.root = args.root.resolve()
     server = ThreadingHTTPServer((args.host, args.port), Handler)
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as folder:
+            context.load_cert_chain(*_self_signed(args.host, Path(folder)))
+        # The handshake happens in the handler's thread, on its first read.
+        server.socket = context.wrap_socket(server.socket, server_side=True,
+                                            do_handshake_on_connect=False)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
     with contextlib.suppress(KeyboardInterrupt):

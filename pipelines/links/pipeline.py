@@ -1,0 +1,341 @@
+"""LinkCheckPipeline: every link of every page checked once per crawl, findings on the right page.
+
+Internal pages take their status from the crawl itself; everything else is fetched by the
+:class:`~pipelines.links.checker.Checker`. External checks start as soon as a page names them;
+internal resources wait for the end of the crawl, when it is certain the spider will not fetch
+them as pages (so nothing is requested twice). Findings whose target was still unknown when
+their page went by are emitted by the spider's finalizer as one ``FindingsBatch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from w3lib.url import safe_url_string
+
+from flawless_spider.db import Database
+from flawless_spider.extract import absolute
+from flawless_spider.findings import finding
+from flawless_spider.items import FindingsBatch, Link, Page
+from pipelines.links.cache import LinkCache
+from pipelines.links.checker import Checker, Result
+from pipelines.links.classify import (
+    REDIRECT_STATUSES,
+    Verdict,
+    has_anchor,
+    is_bot_wall,
+    is_client_route,
+    judge,
+    mailto_problem,
+)
+from pipelines.links.collect import (
+    Kind,
+    Ref,
+    css_targets,
+    is_insecure,
+    is_stylesheet,
+    kind_of,
+    ref_for,
+    request_url,
+    target_key,
+)
+
+logger = logging.getLogger(__name__)
+
+CACHE_FLUSH_SIZE = 200
+
+
+class LinkCheckPipeline:
+    """Checks the links of each Page item; see the module docstring for the flow."""
+
+    def __init__(self, crawler: Crawler, *, check_external: bool, cache_hours: float,
+                 checker_options: dict[str, Any]):
+        self.crawler = crawler
+        self.check_external = check_external
+        self.cache_hours = cache_hours
+        self.checker_options = checker_options
+        self.crawled: dict[str, Result] = {}
+        """Internal pages as the crawl saw them, by canonical URL (requested and final)."""
+        self.hints: dict[str, tuple[int, str]] = {}
+        """Redirects the crawl met, by canonical URL: ``(status, absolute location)``."""
+        self.results: dict[str, Result] = {}
+        self.pending: dict[str, list[Ref]] = {}
+        self.kinds: dict[str, Kind] = {}
+        self.urls: dict[str, str] = {}
+        self.stylesheets: set[str] = set()
+        self.tasks: dict[str, asyncio.Future[Any]] = {}
+        self.out: list[dict[str, Any]] = []
+        self._disallowed: tuple[int, set[str]] = (-1, set())
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
+        settings = crawler.settings
+        if not settings.getbool("FLAWLESS_LINKS_ENABLED"):
+            raise NotConfigured("link checks are off (FLAWLESS_LINKS_ENABLED)")
+        options = {
+            "timeout": settings.getfloat("FLAWLESS_LINK_TIMEOUT", 20.0),
+            "retries": settings.getint("FLAWLESS_LINK_RETRIES", 2),
+            "max_redirects": settings.getint("FLAWLESS_LINK_MAX_REDIRECTS", 10),
+            "max_retry_after": settings.getfloat("FLAWLESS_LINK_MAX_RETRY_AFTER", 60.0),
+            "retry_delay": settings.getfloat("FLAWLESS_LINK_RETRY_DELAY", 1.0),
+            "concurrency": settings.getint("FLAWLESS_LINK_CONCURRENCY", 8),
+            "host_concurrency": settings.getint("FLAWLESS_LINK_HOST_CONCURRENCY", 2),
+        }
+        return cls(crawler, check_external=settings.getbool("FLAWLESS_CHECK_EXTERNAL", True),
+                   cache_hours=settings.getfloat("FLAWLESS_LINK_CACHE_HOURS", 24.0),
+                   checker_options=options)
+
+    async def open_spider(self) -> None:
+        spider = self.crawler.spider
+        self.spider = spider
+        self.site = spider.site
+        self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
+                               **self.checker_options)
+        self.checker.known = self._known
+        self.checker.hint = lambda url: self.hints.get(target_key(url))
+        self.cache = LinkCache(Database.from_crawler(self.crawler), self.cache_hours)
+        spider.finalizers.append(self.finalize)
+        self.crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
+        self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Page):
+            return item
+        self._record(item)
+        external: list[str] = []
+        for link in item.links:
+            self._add(link, item.url, item.final_url, item.findings, external)
+        self._start_external(external)
+        return item
+
+    async def close_spider(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        if hasattr(self, "checker"):
+            self.checker.cancel()
+            await self.cache.flush()
+
+    # -- what the crawl saw ---------------------------------------------------------------
+
+    def _downloaded(self, response: Response, request: Any, spider: Any) -> None:
+        """Remember every redirect the spider met (its redirects bypass our checks)."""
+        if request.meta.get("flawless_link_check") or response.status not in REDIRECT_STATUSES:
+            return
+        location = response.headers.get("Location")
+        if location:
+            target = urljoin(request.url, safe_url_string(location.decode("latin-1")))
+            self.hints[target_key(request.url)] = (response.status, target)
+
+    def _record(self, page: Page) -> None:
+        """A crawled page is the result of every link to it."""
+        chain: list[list[Any]] = []
+        if page.redirects:
+            for url in [page.url, *page.redirects[:-1]]:
+                chain.append([url, self.hints.get(target_key(url), (None,))[0]])
+        reason = ""
+        if page.status and is_bot_wall(page.status, page.headers, page.html[:65536].encode()):
+            reason = "bot_wall"
+        result = Result(page.url, status=page.status, error=page.error,
+                        final_url=page.final_url if page.redirects else "", chain=chain,
+                        reason=reason, content_type=page.content_type,
+                        anchors=frozenset(page.anchors) if page.html else None)
+        for key in dict.fromkeys((target_key(page.url), target_key(page.final_url))):
+            if key not in self.crawled:
+                self.crawled[key] = result
+                self._settle(key, result)
+
+    def _known(self, url: str) -> Result | None:
+        key = target_key(url)
+        if key in self.crawled:
+            return self.crawled[key]
+        if key in self._disallowed_keys():
+            return Result(url, reason="robots", skipped=True)
+        return None
+
+    def _disallowed_keys(self) -> set[str]:
+        urls = self.spider.disallowed
+        if self._disallowed[0] != len(urls):
+            self._disallowed = (len(urls), {target_key(u) for u in urls})
+        return self._disallowed[1]
+
+    # -- links ------------------------------------------------------------------------------
+
+    def _add(self, link: Link, page_url: str, shown_url: str, findings: list[dict[str, Any]],
+             external: list[str]) -> None:
+        """Decide ``link`` now if possible (into ``findings``), else queue it for its target."""
+        kind = kind_of(link, self.site.is_same_site)
+        if kind is Kind.SKIP:
+            return
+        ref = ref_for(link, page_url)
+        if kind is Kind.INVALID:
+            ref.url = link.url or absolute(shown_url, link.raw) or link.raw.strip()
+            findings.append(self._finding(ref, Verdict("error", "invalid_url"), None))
+            return
+        if kind is Kind.MAILTO:
+            problem = mailto_problem(link.url or link.raw.strip())
+            if problem:
+                ref.url = link.url or link.raw.strip()
+                findings.append(self._finding(ref, Verdict("warning", "invalid_mailto", problem),
+                                              None))
+            return
+        if is_insecure(link, shown_url):
+            findings.append(self._finding(ref, Verdict("warning", "insecure"), None,
+                                          key=f"insecure:{link.element}:{link.url}"))
+        if kind is Kind.EXTERNAL and not self.check_external:
+            return
+        if is_client_route(ref.fragment):
+            ref.fragment = ""
+        key = target_key(link.url)
+        result = self.results.get(key)
+        if result is not None:
+            findings.extend(self._decide(ref, result))
+            return
+        self.urls.setdefault(key, request_url(link.url))
+        if kind is Kind.RESOURCE and is_stylesheet(link):
+            self.stylesheets.add(key)
+        if self.kinds.get(key) is not Kind.PAGE:
+            self.kinds[key] = kind
+        self.pending.setdefault(key, []).append(ref)
+        if kind is Kind.EXTERNAL and key not in self.tasks:
+            external.append(key)
+            self.tasks[key] = asyncio.get_running_loop().create_future()  # claimed
+
+    def _start_external(self, keys: list[str]) -> None:
+        if keys:
+            task = asyncio.ensure_future(self._check_external(keys))
+            for key in keys:
+                self.tasks[key] = task
+
+    async def _check_external(self, keys: list[str]) -> None:
+        try:
+            cached = await self.cache.get_many(keys)
+        except Exception:
+            logger.exception("Could not read the link cache")
+            cached = {}
+        self.crawler.stats.inc_value("flawless/links/cache_hits", len(cached))
+        for key, result in cached.items():
+            self._settle(key, result)
+        await asyncio.gather(*(self._check(key) for key in keys if key not in cached))
+
+    async def _check(self, key: str) -> None:
+        url = self.urls[key]
+        try:
+            result = await self.checker.check(url, want_body=key in self.stylesheets)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Checking %s failed", url)
+            result = Result(url, skipped=True, reason="checker_error")
+        self.crawler.stats.inc_value("flawless/links/checked")
+        self._settle(key, result)
+        if not self.site.is_same_site(url):
+            self.cache.put(key, result)
+            if len(self.cache) >= CACHE_FLUSH_SIZE:
+                await self.cache.flush()
+
+    def _settle(self, key: str, result: Result) -> None:
+        """The target's answer is known: decide every link that waited for it."""
+        if key not in self.stylesheets:
+            result.body = b""
+        self.results[key] = result
+        for ref in self.pending.pop(key, ()):
+            self.out.extend(self._decide(ref, result))
+
+    def _decide(self, ref: Ref, result: Result) -> list[dict[str, Any]]:
+        if result.skipped:
+            return []
+        verdict = judge(result.status, result.error, result.reason, result.first_hop)
+        if (ref.fragment and result.anchors is not None and result.status is not None
+                and result.status < 300 and (verdict is None or verdict.severity == "warning")
+                and not has_anchor(ref.fragment, result.anchors)):
+            verdict = Verdict("error", "missing_fragment")
+        return [] if verdict is None else [self._finding(ref, verdict, result)]
+
+    def _finding(self, ref: Ref, verdict: Verdict, result: Result | None,
+                 key: str | None = None) -> dict[str, Any]:
+        status = result.status if result else None
+        if result is not None and verdict.error == "permanent_redirect":
+            status = result.first_hop
+        extra: dict[str, Any] = {}
+        if verdict.reason:
+            extra["reason"] = verdict.reason
+        if result is not None and result.chain:
+            extra["redirects"] = result.chain
+            extra["final_status"] = result.status
+        if verdict.error == "missing_fragment":
+            extra["fragment"] = ref.fragment
+        self.crawler.stats.inc_value(f"flawless/links/{verdict.severity}s")
+        return finding(
+            "link", ref.page_url, verdict.severity, key or f"{ref.element}:{ref.url}",
+            url=ref.url, status=status, error=verdict.error, element=ref.element,
+            text=ref.text, final_url=(result.final_url or None) if result else None,
+            position=ref.position, **extra,
+        )
+
+    # -- the end of the crawl -------------------------------------------------------------
+
+    async def finalize(self) -> list[FindingsBatch]:
+        """Called by the spider when every page is in: settle every link still waiting."""
+        try:
+            await self._finish()
+        except Exception:
+            logger.exception("Link checks could not be finished")
+        findings, self.out = self.out, []
+        self.crawler.stats.set_value("flawless/links/targets", len(self.results))
+        if not findings:
+            return []
+        return [FindingsBatch(site_id=self.site.id, crawl_id=self.spider.crawl_id,
+                              findings=findings, source="links")]
+
+    async def _finish(self) -> None:
+        while True:
+            running = [t for t in dict.fromkeys(self.tasks.values()) if not t.done()]
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+                continue
+            waiting = [key for key in self.pending if key not in self.tasks]
+            if not waiting:
+                break
+            jobs: dict[str, asyncio.Future[Any]] = {}
+            for key in waiting:
+                known = self._known(self.urls[key])
+                if known is not None:
+                    self._settle(key, known)
+                elif (self.kinds[key] is Kind.PAGE and self.spider.budget_exhausted
+                      and key not in self.spider.seen):
+                    self._settle(key, Result(self.urls[key], reason="budget", skipped=True))
+                else:
+                    jobs[key] = asyncio.ensure_future(self._check_resource(key))
+            self.tasks.update(jobs)
+        for key in [k for k in self.pending]:  # nothing can answer these any more
+            self._settle(key, Result(self.urls[key], skipped=True, reason="unresolved"))
+        await self.cache.flush()
+
+    async def _check_resource(self, key: str) -> None:
+        await self._check(key)
+        if key in self.stylesheets:
+            self._parse_stylesheet(key)
+
+    def _parse_stylesheet(self, key: str) -> None:
+        """Queue the ``url()`` and ``@import`` targets of an internal stylesheet we fetched."""
+        result = self.results.get(key)
+        if result is None or not result.body or result.status != 200:
+            return
+        url = result.final_url or self.urls[key]
+        body, result.body = result.body, b""
+        if "css" not in result.content_type and not urlsplit(url).path.endswith(".css"):
+            return
+        external: list[str] = []
+        text = body.decode("utf-8", "replace")
+        for raw, line in css_targets(text):
+            link = Link(url=absolute(url, raw), raw=raw, element="css", attribute="url()",
+                        position=line)
+            self._add(link, url, url, self.out, external)
+        self._start_external(external)
