@@ -89,6 +89,7 @@ REPEAT_OK = frozenset(
         "really",
         "ba",
         "na",
+        "long",
     ]
 )
 _REPEAT = re.compile(r"\b([^\W\d_]+) +(\1)\b", re.IGNORECASE)
@@ -152,6 +153,35 @@ _LETTER_CONTEXT = frozenset(
         "track",
     ]
 )
+_NOT_AFTER_ARTICLE = frozenset(
+    [
+        "and",
+        "or",
+        "is",
+        "in",
+        "into",
+        "after",
+        "are",
+        "as",
+        "at",
+        "if",
+        "of",
+        "on",
+        "to",
+        "with",
+        "was",
+        "were",
+        "be",
+        "by",
+        "for",
+        "from",
+        "it",
+        "its",
+        "an",
+        "a",
+        "the",
+    ]
+)
 _SILENT_H = ("hour", "honest", "honor", "honour", "heir")
 _AMBIGUOUS_H = ("histor", "hotel", "hero", "hypoth", "habit", "hilar", "horrif", "hyster", "herb")
 _YOU_U = (
@@ -212,10 +242,10 @@ def a_an(text: str, is_word: IsWord) -> Iterator[Match]:
     for m in _ARTICLE.finditer(text):
         article, word = m.group(1), m.group(3)
         end = m.end()
-        if end < len(text) and text[end] in ".(":
-            continue  # "a.m.", "a(b)": not an article
-        if _prev_word(text, m.start()) in _LETTER_CONTEXT:
-            continue
+        if text[end : end + 1] == "(":
+            continue  # "a f(x)": a name, not a word
+        if _prev_word(text, m.start()) in _LETTER_CONTEXT or word.lower() in _NOT_AFTER_ARTICLE:
+            continue  # "vitamin a", "a and b": a letter or a variable, not an article
         if word.lower() in ("priori", "posteriori", "fortiori", "la", "capella", "cappella"):
             continue
         vowel = vowel_sound(word)
