@@ -1,4 +1,4 @@
-"""Fetch link targets through Scrapy's downloader: HEAD first, GET when HEAD is refused, retries
+"""Fetch link targets through Scrapy's downloader: HEAD first (external), GET when HEAD is refused, retries
 with backoff and Retry-After, per-host limits, and redirects followed by hand so the chain is kept.
 
 Every URL is requested at most once per crawl (plus its retries): hop results are shared, so
@@ -154,7 +154,9 @@ class Checker:
 
     async def _fetch(self, url: str, want_body: bool) -> Hop:
         internal = self.is_same_site(url)
-        method = "GET" if want_body else "HEAD"
+        # Other people's servers get HEAD (cheap for them); the owner's server gets one GET,
+        # cut after the first chunk: as cheap, and what a browser does, so never a false alarm.
+        method = "GET" if want_body or internal else "HEAD"
         attempt = 0
         tries = 0
         while True:
