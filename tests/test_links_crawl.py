@@ -104,6 +104,9 @@ def run(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"scrapy {args} failed:\n{result.stderr[-6000:]}"
         assert "Traceback" not in result.stderr, result.stderr[-6000:]
+        assert " ERROR: " not in result.stderr, result.stderr[-6000:]
+        if os.environ.get("FLAWLESS_TEST_SHOW_LOG"):
+            print(result.stderr)
         return result.stdout
 
     return scrapy
@@ -318,3 +321,58 @@ def test_external_results_are_cached_internal_ones_are_not(
     finally:
         stop(site)
         stop(ext)
+
+
+# -- https pages, and many pages linking one target -------------------------------------------
+
+def test_insecure_resources_on_an_https_page(run: Callable[..., str], tmp_path: Path) -> None:
+    ext = start_server(SITES / "links_ext", host="127.0.0.2")
+    site = start_server(site_copy(tmp_path, "links_tls", EXT=ext.url.rstrip("/")), tls=True)
+    try:
+        run("crawl", "site", "-a", f"url={site.url}", *FAST)
+        port = site.url.rsplit(":", 1)[1].strip("/")
+        out = run("report", f"127.0.0.1:{port}", "--format", "jsonl")
+    finally:
+        stop(site)
+        stop(ext)
+    records = [json.loads(line) for line in out.splitlines()]
+    insecure = {(r["element"], r["url"].rsplit("/", 1)[1]) for r in records
+                if r.get("error") == "insecure"}
+    assert insecure == {("link", "shared.html"), ("script", "ok.html"), ("iframe", "index.html")}
+    assert all(r["severity"] == "warning" for r in records), records
+    assert all(r["page_url"] == site.url for r in records)
+
+
+def test_thousands_of_links_to_one_target_cost_one_request(
+        run: Callable[..., str], tmp_path: Path) -> None:
+    ext = start_server(SITES / "links_ext", host="127.0.0.2")
+    root = tmp_path / "many"
+    root.mkdir()
+    shutil.copy(SITES / "links" / "logo.png", root / "logo.png")
+    pages = 120
+    common = (f'<a href="{ext.url}gone.html">gone</a> <a href="{ext.url}ok.html">ok</a>'
+              ' <a href="/missing.html">missing</a> <img src="/logo.png" alt="logo">'
+              ' <img src="/missing.png" alt="x"> <a href="/">home</a>')
+    index = "".join(f'<a href="/p{i}.html">p{i}</a> ' for i in range(pages))
+    (root / "index.html").write_text(f"<html><body>{index}{common}</body></html>")
+    for i in range(pages):
+        (root / f"p{i}.html").write_text(f"<html><body><p>{i}</p>{common}</body></html>")
+    site = start_server(root)
+    try:
+        run("crawl", "site", "-a", f"url={site.url}", *FAST)
+        port = site.url.rsplit(":", 1)[1].strip("/")
+        out = run("report", f"127.0.0.1:{port}", "--format", "jsonl")
+        site_counts, ext_counts = site.counts(), ext.counts()
+        text = run("report", f"127.0.0.1:{port}", "--format", "text")
+        csv_out = run("report", f"127.0.0.1:{port}", "--format", "csv")
+    finally:
+        stop(site)
+        stop(ext)
+    assert max(site_counts.values()) == 1
+    assert dict(ext_counts) == {"/gone.html": 2, "/ok.html": 1}
+    records = [json.loads(line) for line in out.splitlines()]
+    assert sorted((r["url"].rsplit("/", 1)[1], len(r["pages"])) for r in records) == [
+        ("gone.html", pages + 1), ("missing.html", pages + 1), ("missing.png", pages + 1)]
+    assert text.count(f"{ext.url}gone.html (HTTP 404)") == 1
+    assert text.count("    on ") == 3 * (pages + 1)
+    assert len(csv_out.strip().splitlines()) == 4
