@@ -376,3 +376,22 @@ def test_thousands_of_links_to_one_target_cost_one_request(
     assert text.count(f"{ext.url}gone.html (HTTP 404)") == 1
     assert text.count("    on ") == 3 * (pages + 1)
     assert len(csv_out.strip().splitlines()) == 4
+
+
+def test_per_host_concurrency_is_honoured(run: Callable[..., str], tmp_path: Path) -> None:
+    ext = start_server(SITES / "links_ext", host="127.0.0.2")
+    root = tmp_path / "slow"
+    root.mkdir()
+    links = "".join(f'<a href="{ext.url}__slow/0.4?n={i}">{i}</a> ' for i in range(6))
+    (root / "index.html").write_text(f"<html><body>{links}</body></html>")
+    site = start_server(root)
+    try:
+        run("crawl", "site", "-a", f"url={site.url}", *FAST,
+            "-s", "FLAWLESS_LINK_HOST_CONCURRENCY=2")
+        starts = sorted(entry["t"] for entry in ext.log())
+    finally:
+        stop(site)
+        stop(ext)
+    assert len(starts) == 6
+    # Never more than two requests at once: the third starts after the first has ended.
+    assert all(later - first >= 0.35 for first, later in zip(starts, starts[2:], strict=False))

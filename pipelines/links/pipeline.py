@@ -73,6 +73,7 @@ class LinkCheckPipeline:
         self.tasks: dict[str, asyncio.Future[Any]] = {}
         self.out: list[dict[str, Any]] = []
         self._disallowed: tuple[int, set[str]] = (-1, set())
+        self.active = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
@@ -94,6 +95,10 @@ class LinkCheckPipeline:
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
+        if not hasattr(spider, "finalizers") or not hasattr(spider, "site"):
+            logger.info("Link checks need the site spider: %s is left alone", spider.name)
+            return
+        self.active = True
         self.spider = spider
         self.site = spider.site
         self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
@@ -106,7 +111,7 @@ class LinkCheckPipeline:
         self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Page):
+        if not isinstance(item, Page) or not self.active:
             return item
         self._record(item)
         external: list[str] = []
@@ -118,7 +123,7 @@ class LinkCheckPipeline:
     async def close_spider(self) -> None:
         for task in self.tasks.values():
             task.cancel()
-        if hasattr(self, "checker"):
+        if self.active:
             self.checker.cancel()
             await self.cache.flush()
 
