@@ -142,6 +142,8 @@ def test_crawler_traps_are_not_followed_forever(serve, scrapy, tmp_path, db):
     srv = serve(site)
     scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
     trap = [p for p in srv.paths() if p.startswith("/__trap/")]
-    assert trap == ["/__trap/", "/__trap/x/", "/__trap/x/x/", "/__trap/x/x/x/"]
+    assert trap[:4] == ["/__trap/", "/__trap/x/", "/__trap/x/x/", "/__trap/x/x/x/"]
+    # The link stage checks the first skipped URL as a link target once, and nothing deeper.
+    assert trap[4:] in ([], ["/__trap/x/x/x/x/"])
     [crawl] = db.query("SELECT status FROM crawls")
     assert crawl["status"] == "complete"
