@@ -37,7 +37,8 @@ FLAWLESS_CHECK_EXTERNAL = True
 # Language checks.
 FLAWLESS_LANGUAGE_ENABLED = True
 FLAWLESS_SKIP_SELECTORS = ""  # comma-separated CSS selectors whose text is never checked
-LANGUAGETOOL_URL = ""
+FLAWLESS_LANGUAGETOOL_MAX_CHARS = 20_000  # text per LanguageTool request (its size limit)
+LANGUAGETOOL_URL = ""  # a LanguageTool server: replaces the built-in grammar rules
 
 # Digests.
 FLAWLESS_MAIL_FROM = "Flawless <flawless@localhost>"
@@ -91,13 +92,6 @@ ITEM_PIPELINES = {
     "pipelines.language.LanguagePipeline": 400,
     "pipelines.store.StorePipeline": 900,
 }
-# TEMPORARY while the stages are being written: skip stages whose package is not there yet.
-import importlib.util as _u  # noqa: E402
-
-ITEM_PIPELINES = {k: v for k, v in ITEM_PIPELINES.items()
-                  if getattr(_u.find_spec(k.rsplit(".", 1)[0]), "origin", None) and (
-                      k.rsplit(".", 1)[1] in __import__("pathlib").Path(_u.find_spec(k.rsplit(".", 1)[0]).origin).read_text())}
-
 EXTENSIONS = {
     "pipelines.store.CrawlRecorder": 500,
 }
