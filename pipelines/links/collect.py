@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import urldefrag, urlsplit
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 from w3lib.url import canonicalize_url
 
@@ -51,12 +52,18 @@ class Ref:
 
 def target_key(url: str) -> str:
     """The identity of a target: canonical URL without fragment (as the spider de-duplicates)."""
+    return _canonical(url.partition("#")[0])
+
+
+@lru_cache(maxsize=65536)
+def _canonical(url: str) -> str:
+    # Pages repeat their navigation: most targets were canonicalised a moment ago.
     return canonicalize_url(url, keep_fragments=False)
 
 
 def request_url(url: str) -> str:
     """The URL to request for a target: as written, without its fragment."""
-    return urldefrag(url)[0]
+    return url.partition("#")[0]
 
 
 def scheme(url: str) -> str:
@@ -100,7 +107,7 @@ def is_stylesheet(link: Link) -> bool:
 
 
 def ref_for(link: Link, page_url: str) -> Ref:
-    fragment = urldefrag(link.url)[1] if "#" in link.url else ""
+    fragment = link.url.partition("#")[2]
     return Ref(page_url=page_url, url=link.url, element=link.element, text=link.text,
                position=link.position, fragment=fragment)
 
