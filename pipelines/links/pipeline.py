@@ -146,7 +146,8 @@ class LinkCheckPipeline:
             for url in [page.url, *page.redirects[:-1]]:
                 chain.append([url, self.hints.get(target_key(url), (None,))[0]])
         reason = ""
-        if page.status and is_bot_wall(page.status, page.headers, page.html[:65536].encode()):
+        if page.status in (401, 403, 405, 406, 503, 999) and is_bot_wall(
+                page.status, page.headers, page.html[:65536].encode()):
             reason = "bot_wall"
         result = Result(page.url, status=page.status, error=page.error,
                         final_url=page.final_url if page.redirects else "", chain=chain,
@@ -277,7 +278,9 @@ class LinkCheckPipeline:
         status = result.status if result else None
         if result is not None and verdict.error == "permanent_redirect":
             status = result.first_hop
-        extra: dict[str, Any] = {}
+        # The target without its fragment: one broken page linked as page#a and page#b is
+        # one broken target (the report can group on it; missing fragments differ by fragment).
+        extra: dict[str, Any] = {"target": ref.url.partition("#")[0]}
         if verdict.reason:
             extra["reason"] = verdict.reason
         if result is not None and result.chain:
