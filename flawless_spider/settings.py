@@ -93,6 +93,8 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 900,
 }
 EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
     "pipelines.store.CrawlRecorder": 500,
 }
 

@@ -23,6 +23,7 @@ from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import FindingsBatch, Page
 from flawless_spider.sites import Site, SiteRegistry
+from flawless_spider.throttle import apply_crawl_delay
 
 logger = logging.getLogger(__name__)
 logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetworkErrors())
@@ -56,7 +57,8 @@ class SiteSpider(Spider):
         self.root_error: str | None = None
         self.finalizers: list[Finalizer] = []
         self._finalized = False
-        self._crawl_delays: dict[str, float] = {}
+        self.crawl_delays: dict[str, float] = {}
+        """robots.txt Crawl-delay per host (capped); honoured by ``CrawlDelayAutoThrottle``."""
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteSpider:
@@ -107,9 +109,6 @@ class SiteSpider(Spider):
             return None
         self.seen.add(key)
         meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
-        host = self._host(url)
-        if host in self._crawl_delays:
-            meta["autothrottle_dont_adjust_delay"] = True
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
@@ -119,7 +118,6 @@ class SiteSpider(Spider):
     # -- pages ----------------------------------------------------------------------------
 
     async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
-        self._enforce_crawl_delay(response)
         page = self.page_item(response)
         if page.html and self.site.is_same_site(response.url):
             result = extract(response.selector.root, response.url)
@@ -232,23 +230,13 @@ class SiteSpider(Spider):
         delay = robotparser.crawl_delay(user_agent) if hasattr(robotparser, "crawl_delay") else None
         if delay:
             delay = min(float(delay), self.max_crawl_delay)
-            self._crawl_delays[host] = delay
-            downloader = self.crawler.engine.downloader
-            downloader.per_slot_settings.setdefault(host, {})["delay"] = delay
-            if host in downloader.slots:
-                downloader.slots[host].delay = delay
+            self.crawl_delays[host] = delay
+            apply_crawl_delay(self.crawler, host, delay)
             logger.info("robots.txt asks for a Crawl-delay of %.1fs on %s", delay, host)
         if self.follow_sitemaps:
             for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
                 if self.site.is_same_site(url):
                     self.crawler.engine.crawl(self.sitemap_request(url))
-
-    def _enforce_crawl_delay(self, response: Response) -> None:
-        host = self._host(response.url)
-        delay = self._crawl_delays.get(host)
-        slot = self.crawler.engine.downloader.slots.get(host)
-        if delay and slot is not None and slot.delay < delay:
-            slot.delay = delay
 
     def _idle(self) -> None:
         """When every page is fetched, give the pipelines one chance to emit held-back findings."""
