@@ -11,11 +11,13 @@ class Link:
     """One link found on a page: where it points and where on the page it stands."""
 
     url: str
-    """Target made absolute against the page (or its ``<base href>``), fragment kept; ``""`` if unparseable."""
+    """Target made absolute against the page (or its ``<base href>``), fragment kept.
+
+    ``""`` when the value cannot be a URL at all (an ``invalid_url`` finding)."""
     raw: str
     """The attribute value exactly as written in the HTML."""
     element: str
-    """Tag name: ``a``, ``img``, ``script``, ``link``, ``iframe``, ``source``, ``style`` (CSS ``url()``), ..."""
+    """Tag name: ``a``, ``img``, ``script``, ``link``, ``iframe``, ``source``, ``style`` (CSS), ..."""
     attribute: str = "href"
     text: str = ""
     """Link text (``a``), ``alt`` (``img``) or ``title``; whitespace collapsed."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.language.checker import LanguageChecker  # noqa: E402
+from pipelines.language.checker import LanguageChecker
 
 
 def corpus_pages(words: int, per_page: int = 2000) -> list[str]:

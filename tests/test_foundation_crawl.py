@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from collections import Counter
@@ -86,7 +87,7 @@ def test_crawl_delay_from_robots_txt_is_obeyed(serve, scrapy, tmp_path):
     srv = serve(site)
     scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
     times = [entry["t"] for entry in srv.log() if entry["path"] != "/robots.txt"]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 5
     # One request at a time, at least a second apart, link checks of the host's resources included.
     assert min(gaps) >= 0.95, gaps
