@@ -91,10 +91,16 @@ class LanguagePipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Page) or not item.html or self.checker is None:
             return item
-        analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
-        if self.lt is not None:
-            await self._languagetool(analysed)
-        item.findings.extend(self.checker.page_findings(item.url, analysed))
+        try:
+            analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
+            if self.lt is not None:
+                await self._languagetool(analysed)
+            item.findings.extend(self.checker.page_findings(item.url, analysed))
+        except Exception:
+            # A bug on one odd page must not lose the page: it is stored without language
+            # findings and the crawl is recorded as incomplete (see CrawlRecorder).
+            logger.exception("The language stage failed on %s", item.url)
+            self.crawler.stats.inc_value("flawless/check_errors/language")
         return item
 
     async def _languagetool(self, analysed: list) -> None:

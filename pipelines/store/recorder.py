@@ -69,6 +69,10 @@ class CrawlRecorder:
             return "incomplete", f"the page budget of {spider.max_pages} pages was reached"
         if self.item_errors:
             return "incomplete", f"{self.item_errors} pages could not be processed (see the log)"
+        stats = self.crawler.stats.get_stats()
+        unchecked = sum(v for k, v in stats.items() if k.startswith("flawless/check_errors/"))
+        if unchecked:
+            return "incomplete", f"{unchecked} pages could not be fully checked (see the log)"
         return "complete", None
 
 
