@@ -60,10 +60,14 @@ def group_links(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             others.append(record)
             continue
         present = record["state"] != "fixed"
-        key = (record.get("url"), record.get("error"), record.get("status"), present)
+        # A 404 is one problem whatever #fragment each page adds; a missing anchor is per fragment.
+        url = record.get("url") or ""
+        if record.get("error") != "missing_fragment":
+            url = record.get("target") or url.partition("#")[0] or url
+        key = (url, record.get("error"), record.get("status"), present)
         group = grouped.get(key)
         if group is None:
-            group = grouped[key] = {**record, "pages": []}
+            group = grouped[key] = {**record, "url": url, "pages": []}
         elif record["state"] != group["state"]:
             group["state"] = "open"
         group["pages"].append(record["page_url"])

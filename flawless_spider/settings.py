@@ -33,6 +33,9 @@ FLAWLESS_LINK_RETRIES = 2
 FLAWLESS_LINK_MAX_REDIRECTS = 10
 FLAWLESS_LINK_MAX_RETRY_AFTER = 60.0
 FLAWLESS_CHECK_EXTERNAL = True
+FLAWLESS_LINK_RETRY_DELAY = 1.0  # first backoff in seconds (doubles each retry)
+FLAWLESS_LINK_CONCURRENCY = 8  # link checks in flight
+FLAWLESS_LINK_HOST_CONCURRENCY = 2  # link checks in flight per external host
 
 # Language checks.
 FLAWLESS_LANGUAGE_ENABLED = True
