@@ -148,3 +148,12 @@ def test_crawler_traps_are_not_followed_forever(serve, scrapy, tmp_path, db):
     assert trap[4:] in ([], ["/__trap/x/x/x/x/"])
     [crawl] = db.query("SELECT status FROM crawls")
     assert crawl["status"] == "complete"
+
+
+def test_an_unreachable_database_is_one_clear_line(scrapy):
+    for args in (("crawl", "site", "-a", "url=http://127.0.0.1:9/"), ("sites", "list"),
+                 ("report", "example.com")):
+        result = scrapy(*args, check=False, DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")
+        assert result.returncode in (1, 2), result
+        assert "cannot connect to the database" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -32,11 +32,12 @@ class Command(ScrapyCrawlCommand):
         try:
             if url:
                 normalize_root(url)
-            else:
-                db = Database.from_settings(self.settings)
-                try:
+            db = Database.from_settings(self.settings)
+            try:
+                db.connection()  # reachable and migrated, or a clear error now
+                if site:
                     SiteRegistry(db).get(site)
-                finally:
-                    db.close()
+            finally:
+                db.close()
         except (SiteError, DatabaseError, SchemaTooNewError) as exc:
             raise UsageError(str(exc), print_help=False) from None
