@@ -128,6 +128,11 @@ class Checker:
                 return Result(url, error=None, reason="robots", skipped=True, chain=chain)
             if hop.status in REDIRECT_STATUSES and hop.location:
                 chain.append([current, hop.status])
+                if urlsplit(hop.location).scheme not in ("http", "https"):
+                    # file:, ftp:, data:, ...: a browser would not follow it, and our
+                    # downloader must not read local files or reach hosts the guard never sees.
+                    return Result(url, status=hop.status, error="invalid_url",
+                                  final_url=hop.location, chain=chain)
                 key = target_key(hop.location)
                 if key in visited:
                     return Result(url, status=hop.status, error="redirect_loop",
