@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+import textwrap
 from typing import Any
 
-from scrapy.commands import ScrapyCommand
+from scrapy.commands import ScrapyCommand, ScrapyHelpFormatter
 
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
+
+
+class HelpFormatter(ScrapyHelpFormatter):
+    """Scrapy's help layout, but the description keeps its line breaks and indented examples."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            indent + line if not line.strip() or line.startswith(" ")
+            else textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+            for line in text.splitlines()
+        )
+
+
+def use_help_formatter(parser: argparse.ArgumentParser) -> None:
+    """Make ``--help`` show a command's ``long_desc`` as written (Scrapy's reflows it)."""
+    parser.formatter_class = HelpFormatter
 
 
 class FlawlessCommand(ScrapyCommand):
@@ -17,6 +35,10 @@ class FlawlessCommand(ScrapyCommand):
     requires_project = True
     default_settings = {"LOG_LEVEL": "WARNING"}
     _db: Database | None = None
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        use_help_formatter(parser)
 
     def process_options(self, args: list[str], opts: Any) -> None:
         super().process_options(args, opts)
