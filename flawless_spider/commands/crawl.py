@@ -6,29 +6,70 @@ import argparse
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.spiderloader import get_spider_loader
 
+from flawless_spider.cli import use_help_formatter
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 from flawless_spider.sites import SiteError, SiteRegistry, normalize_root
 
 
 class Command(ScrapyCrawlCommand):
+    def short_desc(self) -> str:
+        return "Crawl a site: scrapy crawl site -a url=URL (or -a site=SITE)"
+
     def long_desc(self) -> str:
         return (
             "Run a spider of the project. Flawless's spider is `site`:\n\n"
             "  scrapy crawl site -a url=https://example.com/   crawl a site (registered if new)\n"
-            "  scrapy crawl site -a site=example.com           crawl a registered site (id or domain)"
+            "  scrapy crawl site -a site=example.com           crawl a registered site (id or domain)\n\n"
+            "The exit status is 1 when the site could not be crawled at all (a failed crawl)."
         )
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        use_help_formatter(parser)
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        # Checked here, before Scrapy starts logging, so a mistake is one line, not a banner.
+        super().process_options(args, opts)
+        if not args:
+            raise UsageError()  # Scrapy's own answer, the help, but without the start-up log
+        if len(args) == 1:
+            names = get_spider_loader(self.settings).list()
+            if args[0] not in names:
+                raise UsageError(f"no spider named {args[0]!r}: use `scrapy crawl site -a "
+                                 f"url=URL` (spiders: {', '.join(sorted(names))})",
+                                 print_help=False)
         if args == ["site"]:
             self.check_site_arguments(opts.spargs)
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
         super().run(args, opts)
+        if args == ["site"] and not self.exitcode and self.crawl_failed(opts.spargs):
+            self.exitcode = 1
+
+    def crawl_failed(self, spargs: dict[str, str]) -> bool:
+        """True when the site's latest crawl record says ``failed`` (unreachable, blocked)."""
+        try:
+            db = Database.from_settings(self.settings)
+            try:
+                registry = SiteRegistry(db)
+                site = registry.get(spargs["site"]) if spargs.get("site") else registry.ensure(
+                    spargs["url"])
+                rows = db.query("SELECT status FROM crawls WHERE site_id = %s ORDER BY id DESC"
+                                " LIMIT 1", (site.id,))
+            finally:
+                db.close()
+        except (SiteError, DatabaseError, SchemaTooNewError):
+            return True
+        return bool(rows) and rows[0]["status"] == "failed"
 
     def check_site_arguments(self, spargs: dict[str, str]) -> None:
         url, site = spargs.get("url"), spargs.get("site")
         if bool(url) == bool(site):
-            raise UsageError("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
+            raise UsageError("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN",
+                             print_help=False)
         try:
             if url:
                 normalize_root(url)

@@ -55,6 +55,8 @@ class SiteSpider(Spider):
         self.disallowed: set[str] = set()
         self.budget_exhausted = False
         self.root_error: str | None = None
+        self.root_blocked: str = ""
+        """Why the address guard refused the start page (with the setting that allows it)."""
         self.finalizers: list[Finalizer] = []
         self._finalized = False
         self.crawl_delays: dict[str, float] = {}
@@ -176,6 +178,8 @@ class SiteSpider(Spider):
             return None
         if request.meta.get("flawless_root"):
             self.root_error = error
+            if error == "blocked":
+                self.root_blocked = failure.getErrorMessage()
         logger.info("Could not fetch %s: %s (%s)", request.url, error, failure.getErrorMessage())
         return Page(
             url=request.url, final_url=request.url, status=None, site_id=self.site.id,

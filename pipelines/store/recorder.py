@@ -58,6 +58,9 @@ class CrawlRecorder:
         db.close()
 
     def outcome(self, spider: Any, reason: str) -> tuple[str, str | None]:
+        blocked = getattr(spider, "root_blocked", "")
+        if spider.root_error == "blocked" and blocked:
+            return "failed", f"the start page was blocked: {blocked}"
         if spider.root_error and not self.crawler.stats.get_value("flawless/pages_stored"):
             return "failed", f"the start page could not be fetched ({spider.root_error})"
         if spider.root_error and spider.root_error in ("dns", "refused", "timeout", "tls",

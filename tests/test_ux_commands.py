@@ -1,0 +1,41 @@
+"""Operator experience of the commands: help as written, mistakes as one line, honest exit codes."""
+
+from __future__ import annotations
+
+
+def test_help_keeps_the_examples_on_their_own_lines(scrapy):
+    sites = scrapy("sites", "--help").stdout
+    assert "\n  scrapy sites list\n" in sites
+    assert "\n  scrapy sites words list example.com\n" in sites
+    crawl = scrapy("crawl", "--help").stdout
+    assert "\n  scrapy crawl site -a site=example.com " in crawl
+    assert "Crawl a site" in scrapy("-h").stdout
+
+
+def test_crawl_mistakes_are_one_line_before_any_start_up_log(scrapy):
+    for args, message in [
+        (("crawl", "nosuchspider"), "no spider named 'nosuchspider'"),
+        (("crawl", "site"), "give exactly one of -a url=URL or -a site=ID_OR_DOMAIN"),
+        (("crawl", "site", "-a", "site=nowhere.example"), "no such site: 'nowhere.example'"),
+    ]:
+        result = scrapy(*args, check=False)
+        assert result.returncode == 2, result
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "Scrapy 2." not in result.stderr and "Versions" not in result.stderr
+    bare = scrapy("crawl", check=False)
+    assert bare.returncode == 2 and "scrapy crawl site -a url=" in bare.stdout
+    assert "Versions" not in bare.stderr
+
+
+def test_a_blocked_start_page_says_which_setting_allows_it(serve, scrapy, db):
+    srv = serve("basic")
+    result = scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING",
+                    check=False, FLAWLESS_ALLOW_PRIVATE_NETWORKS="false")
+    assert result.returncode == 1
+    [crawl] = db.query("SELECT status, reason FROM crawls")
+    assert crawl["status"] == "failed"
+    assert "FLAWLESS_ALLOW_PRIVATE_NETWORKS=true" in crawl["reason"]
+    assert "FLAWLESS_ALLOW_PRIVATE_NETWORKS=true" in result.stderr
+    ok = scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")
+    assert ok.returncode == 0
