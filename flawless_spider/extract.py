@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
+from w3lib.url import canonicalize_url
 
 from flawless_spider.items import Link
 
@@ -67,6 +68,13 @@ def absolute(base: str, raw: str) -> str:
         host = parts.hostname or ""
         if not host or " " in host or host.startswith(".") or ".." in host:
             return ""
+        if "\\" in joined or "[" in joined:
+            # w3lib reads a backslash as "/" (as browsers do) and brackets as IPv6: where it
+            # cannot parse what urllib did (``http://:x\@host/``), it is no URL for the crawl.
+            try:
+                canonicalize_url(joined)
+            except ValueError:
+                return ""
     return joined
 
 
