@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -51,13 +52,18 @@ def normalize_root(url: str) -> str:
     url = (url or "").strip()
     if not url:
         raise SiteError("a site URL is required, for example https://example.com/")
-    if "://" not in url:
+    bare = "://" not in url
+    if bare:
         url = "https://" + url
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise SiteError(f"not a valid URL: {url!r} ({exc})") from None
+    if bare and parts.hostname and "." not in parts.hostname and port is None:
+        # "example" is more likely a typo than an intranet host; those can be given in full.
+        raise SiteError(f"not a valid URL: {url[8:]!r} (give a full address such as "
+                        "https://example.com/)")
     if parts.scheme not in ("http", "https"):
         raise SiteError(f"only http:// and https:// sites can be crawled, not {parts.scheme}://")
     if not parts.hostname or any(c in parts.hostname for c in " \t\r\n"):
@@ -70,6 +76,15 @@ def normalize_root(url: str) -> str:
     netloc = host if port is None else f"{host}:{port}"
     path = parts.path or "/"
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def normalize_language(tag: str) -> str:
+    """A site language as a dictionary tag (``en-gb`` → ``en_GB``); :class:`SiteError` if malformed."""
+    match = re.fullmatch(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}))?", (tag or "").strip())
+    if not match:
+        raise SiteError(f"not a language tag: {tag!r} (use a dictionary name such as en_US or en_GB)")
+    primary, region = match.group(1).lower(), match.group(2)
+    return f"{primary}_{region.upper()}" if region else primary
 
 
 def site_domain(url: str) -> str:
@@ -97,24 +112,32 @@ class SiteRegistry:
         self,
         url: str,
         owner_email: str | None = None,
-        schedule: str = "daily",
-        language: str = "en_US",
+        schedule: str | None = None,
+        language: str | None = None,
         settings: dict[str, Any] | None = None,
     ) -> tuple[Site, bool]:
-        """Register a site (or update its owner/schedule/language); returns (site, created)."""
+        """Register a site, or update the owner/schedule/language given; returns (site, created).
+
+        What is not given (``None``) keeps its current value, or the default for a new site.
+        """
         root = normalize_root(url)
-        if schedule not in SCHEDULES:
+        if schedule is not None and schedule not in SCHEDULES:
             raise SiteError(f"--every must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        if language is not None:
+            language = normalize_language(language)
         domain = site_domain(root)
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO sites (url, domain, owner_email, schedule, language, settings)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " VALUES (%(url)s, %(domain)s, %(owner)s, coalesce(%(schedule)s, 'daily'),"
+                "   coalesce(%(language)s, 'en_US'), %(settings)s)"
                 " ON CONFLICT (domain) DO UPDATE SET url = EXCLUDED.url,"
-                "   owner_email = COALESCE(EXCLUDED.owner_email, sites.owner_email),"
-                "   schedule = EXCLUDED.schedule, language = EXCLUDED.language"
+                "   owner_email = COALESCE(%(owner)s, sites.owner_email),"
+                "   schedule = COALESCE(%(schedule)s, sites.schedule),"
+                "   language = COALESCE(%(language)s, sites.language)"
                 " RETURNING *, (xmax = 0) AS created",
-                (root, domain, owner_email, schedule, language, json.dumps(settings or {})),
+                {"url": root, "domain": domain, "owner": owner_email, "schedule": schedule,
+                 "language": language, "settings": json.dumps(settings or {})},
             )
             row = cur.fetchone()
         return Site.from_row(row), bool(row["created"])

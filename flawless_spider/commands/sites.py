@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from scrapy.exceptions import UsageError
 
@@ -33,10 +34,11 @@ class Command(FlawlessCommand):
         super().add_options(parser)
         parser.add_argument("--email", metavar="OWNER", help="the owner's e-mail address, "
                             "where digests go")
-        parser.add_argument("--every", default="daily", choices=SCHEDULES,
-                            help="how often to crawl (default: daily)")
-        parser.add_argument("--language", default="en_US",
-                            help="the site's main language, e.g. en_US or en_GB (default: en_US)")
+        parser.add_argument("--every", choices=SCHEDULES,
+                            help="how often to crawl (default: daily; unchanged on update)")
+        parser.add_argument("--language",
+                            help="the site's main language, e.g. en_US or en_GB (default: en_US;"
+                                 " unchanged on update)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if not args:
@@ -62,6 +64,8 @@ class Command(FlawlessCommand):
         verb = "Added" if created else "Updated"
         print(f"{verb} site {site.id}: {site.url} (owner {site.owner_email}, crawled "
               f"{site.schedule}, language {site.language})")
+        if opts.language is not None:
+            warn_without_dictionary(site.language)
 
     def list(self, rest: list[str], opts: argparse.Namespace) -> None:
         rows = SiteRegistry(self.db).list()
@@ -112,6 +116,17 @@ class Command(FlawlessCommand):
         else:
             removed = registry.remove_words(site, words)
             print(f"Removed {removed} word(s) from {site.domain}'s dictionary")
+
+
+def warn_without_dictionary(language: str) -> None:
+    """Say so on stderr when no installed Hunspell dictionary can check ``language``."""
+    from pipelines.language.dictionaries import DictionaryChooser, installed_languages
+
+    available = installed_languages()
+    if DictionaryChooser(language, available).site_tag is None:
+        print(f"warning: no Hunspell dictionary for {language} is installed "
+              f"(installed: {', '.join(available) or 'none'}); this site's spelling will not "
+              "be checked until one is", file=sys.stderr)
 
 
 def validate_owner(address: str) -> str:
