@@ -61,14 +61,21 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str).replace("\\u0000", "")
 
 
+def _text(value: str | None) -> str | None:
+    """A value for a text column: PostgreSQL refuses NUL, which headers from the web may hold."""
+    return value.replace("\x00", "") if value else value
+
+
 def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> None:
     """Upsert pages, findings and the crawl's finding links in one transaction."""
     by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     page_rows: dict[tuple[int, str], tuple] = {}
     for page in pages:
-        page_rows[(page.crawl_id, page.url)] = (
-            page.crawl_id, page.url, page.final_url, page.status, page.error, page.content_type,
-            page.content_hash, page.title.replace("\x00", "")[:1000], page.depth, page.size, page.anchors,
+        url = _text(page.url)
+        page_rows[(page.crawl_id, url)] = (
+            page.crawl_id, url, _text(page.final_url), page.status, _text(page.error),
+            _text(page.content_type), page.content_hash, _text(page.title)[:1000], page.depth,
+            page.size, [_text(a) for a in page.anchors],
         )
         bucket = by_crawl.setdefault((page.site_id, page.crawl_id), {})
         for item in page.findings:
@@ -90,7 +97,7 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
             if not items:
                 continue
             rows = [
-                (site_id, fp, item["type"], item["severity"], item["page_url"],
+                (site_id, fp, item["type"], item["severity"], _text(item["page_url"]),
                  _json(item), crawl_id, crawl_id)
                 for fp, item in items.items()
             ]
