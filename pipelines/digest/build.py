@@ -140,11 +140,12 @@ class Block:
     groups: list[Group]
     more_groups: int
     count: int
+    """Problems (groups) of this type, listed or not: a target linked from 3 pages is one."""
 
 
 @dataclass
 class Section:
-    """New, fixed or open: per-type blocks and the number of findings."""
+    """New, fixed or open: per-type blocks and the number of problems (what the owner fixes)."""
 
     state: str
     blocks: list[Block] = field(default_factory=list)
@@ -287,7 +288,7 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
                 heading=TYPE_HEADINGS.get(type, type.replace("_", " ").capitalize()),
                 groups=ordered[:limit],
                 more_groups=max(0, len(ordered) - limit),
-                count=sum(g.count for g in ordered),
+                count=len(ordered),
             )
         )
     return section
