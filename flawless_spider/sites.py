@@ -173,8 +173,11 @@ class SiteRegistry:
         """Every site with its latest crawl's status and open findings count."""
         return self.db.query(
             "SELECT s.*, c.status AS last_status, c.finished_at AS last_crawl_at,"
-            " (SELECT count(*) FROM findings f WHERE f.site_id = s.id AND f.fixed_at IS NULL)"
-            "   AS open_findings"
+            # Counted like ``scrapy report``: a broken target is one problem however many pages.
+            " (SELECT count(DISTINCT CASE WHEN f.type = 'link' AND f.data->>'error'"
+            "   IS DISTINCT FROM 'missing_fragment' THEN 'link ' || coalesce(f.data->>'target',"
+            "   f.data->>'url', '') ELSE f.id::text END)"
+            "   FROM findings f WHERE f.site_id = s.id AND f.fixed_at IS NULL) AS open_findings"
             " FROM sites s LEFT JOIN LATERAL (SELECT status, finished_at FROM crawls"
             "   WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true ORDER BY s.id"
         )

@@ -30,3 +30,18 @@ def test_a_language_without_dictionary_is_kept_with_a_warning(scrapy, db):
     assert db.query("SELECT language FROM sites") == [{"language": "xx_YY"}]
     quiet = scrapy("sites", "add", "example.com", "--email", "a@example.com", "--language", "en_US")
     assert "warning" not in quiet.stderr
+
+
+def test_list_counts_open_problems_like_the_report(serve, scrapy, tmp_path):
+    (tmp_path / "index.html").write_text(
+        '<html lang="en"><body><p>Home. <a href="/gone.html">Old</a> <a href="/a.html">A</a></p>'
+        "</body></html>")
+    (tmp_path / "a.html").write_text(
+        '<html lang="en"><body><p>Page A. <a href="/gone.html#top">Old</a></p></body></html>')
+    srv = serve(tmp_path)
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")
+    report = scrapy("report", srv.url).stdout
+    assert report.count("gone.html") == 1
+    assert f"    on {srv.url}\n    on {srv.url}a.html" in report
+    row = scrapy("sites", "list").stdout.splitlines()[1]
+    assert row.split()[-1] == "1", row
