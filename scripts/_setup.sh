@@ -14,10 +14,23 @@ install_system_packages() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$pkg")
     done
+    # Debian's Python has no ensurepip (so no `python3 -m venv`) without its -venv package.
+    local python="${PYTHON:-python3}"
+    if [ ! -x "$VENV/bin/python" ] && command -v "$python" >/dev/null \
+        && ! "$python" -c 'import ensurepip' 2>/dev/null; then
+        missing+=("python$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv")
+    fi
     if ((${#missing[@]})); then
         say "Installing system packages: ${missing[*]}"
         local sudo=""
-        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        if [ "$(id -u)" -ne 0 ]; then
+            if ! command -v sudo >/dev/null; then
+                echo "error: missing system packages (${missing[*]}): run this as root once," \
+                     "or install sudo, or: apt-get install ${missing[*]}" >&2
+                exit 1
+            fi
+            sudo="sudo"
+        fi
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
