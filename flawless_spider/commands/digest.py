@@ -61,14 +61,18 @@ class Command(FlawlessCommand):
             if opts.dry_run:
                 self.dry_run(site_id)
                 return
-            self.queue(site_id)
+            self.queue(site_id, quiet=opts.send)
             if opts.send:
                 self.send(site_id)
         except ValueError as exc:  # a bad FLAWLESS_MAIL_FROM, SMTP_URL, owner address, ...
             self.fail(str(exc))
 
-    def queue(self, site_id: int | None) -> None:
-        """Compose and queue every due digest, each in its own transaction."""
+    def queue(self, site_id: int | None, quiet: bool = False) -> None:
+        """Compose and queue every due digest, each in its own transaction.
+
+        ``quiet``: say nothing when none was due (``--send`` reports what it sends instead;
+        a crawl queues its own digest, so "none due" then "sent #1" only confused).
+        """
         with self.db.transaction() as cur:
             due = digests.due(cur, site_id)
         queued = 0
@@ -86,7 +90,7 @@ class Command(FlawlessCommand):
                 queued += 1
                 print(f"queued digest #{outbox_id} for {entry['domain']} to {composed.to_addr}: "
                       f"{composed.subject}")
-        if not queued:
+        if not queued and not quiet:
             print("no new digest due" + (" for this site" if site_id else ""))
 
     def send(self, site_id: int | None) -> None:
