@@ -13,16 +13,25 @@ import socket
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import CannotResolveHostError, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
 from flawless_spider.errors import BlockedAddress
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, IPv4-compatible).
+_EMBEDDING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
 
 def is_public(address: str) -> bool:
+    """True for a global unicast address; an IPv6 form of an IPv4 address is judged by that."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return False
+        if ip.ipv4_mapped or ip.sixtofour:
+            ip = ip.ipv4_mapped or ip.sixtofour
+        elif any(ip in network for network in _EMBEDDING):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
 
@@ -61,8 +70,10 @@ class AddressGuardMiddleware:
                 infos = await asyncio.get_running_loop().getaddrinfo(
                     host, port, type=socket.SOCK_STREAM
                 )
-            except OSError:
-                return None  # the downloader reports the DNS failure itself
+            except OSError as exc:
+                # Not remembered, and the request stops here: the downloader resolves again,
+                # and a name that fails for us may answer it with a private address.
+                raise CannotResolveHostError(f"DNS lookup failed for {host}: {exc}") from exc
             addresses = [info[4][0] for info in infos]
         for address in addresses:
             if not is_public(address):
