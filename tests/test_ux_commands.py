@@ -39,3 +39,21 @@ def test_a_blocked_start_page_says_which_setting_allows_it(serve, scrapy, db):
     assert "FLAWLESS_ALLOW_PRIVATE_NETWORKS=true" in result.stderr
     ok = scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")
     assert ok.returncode == 0
+
+
+def test_report_says_when_the_latest_crawl_is_not_the_one_shown(serve, scrapy):
+    never = scrapy("report", "127.0.0.1:9", check=False)
+    assert never.returncode == 1 and "no such site" in never.stderr
+    scrapy("crawl", "site", "-a", "url=http://127.0.0.1:9/", "-s", "LOG_LEVEL=WARNING", check=False)
+    failed = scrapy("report", "127.0.0.1:9", check=False)
+    assert failed.returncode == 1
+    assert "no completed crawl yet: crawl 1 failed (the start page could not be fetched" in \
+        failed.stderr
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING", check=False,
+           FLAWLESS_ALLOW_PRIVATE_NETWORKS="false")
+    result = scrapy("report", srv.url, "--format", "jsonl")
+    assert "note: the latest crawl, 3, is failed" in result.stderr
+    assert "this is crawl 2, the latest complete one" in result.stderr
+    assert all(line.startswith("{") for line in result.stdout.splitlines())

@@ -56,10 +56,21 @@ class Command(FlawlessCommand):
                 return
         else:
             crawl = report.latest_crawl(self.db, site)
+            last = self.db.query("SELECT id, status, reason FROM crawls WHERE site_id = %s"
+                                 " AND status <> 'running' ORDER BY id DESC LIMIT 1", (site.id,))
             if crawl is None:
-                self.fail(f"{site.domain} has no finished crawl yet: run "
-                          f"`scrapy crawl site -a site={site.domain}`")
+                if last:
+                    self.fail(f"{site.domain} has no completed crawl yet: crawl {last[0]['id']} "
+                              f"failed ({last[0]['reason']})")
+                else:
+                    self.fail(f"{site.domain} has not been crawled yet: run "
+                              f"`scrapy crawl site -a site={site.domain}`")
                 return
+            if last and last[0]["id"] != crawl["id"]:
+                # On stderr, so that jsonl and csv stay clean.
+                print(f"note: the latest crawl, {last[0]['id']}, is {last[0]['status']}"
+                      f" ({last[0]['reason']}); this is crawl {crawl['id']}, the latest "
+                      f"{crawl['status']} one", file=sys.stderr)
         records = report.crawl_findings(self.db, site, crawl["id"])
         if opts.fmt == "jsonl":
             for line in report.to_jsonl(records):
