@@ -77,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sites = due_sites(db)
         if args.dry_run:
+            if not sites:
+                print("no site is due (see `scrapy sites list` for the last crawls)")
             for site in sites:
                 print(f"{site['id']}\t{site['domain']}\t{site['schedule']}\t"
-                      f"last crawl started {site['last_started'] or 'never'}")
+                      "last crawl started " + (f"{site['last_started']:%Y-%m-%d %H:%M %Z}"
+                                               if site["last_started"] else "never"))
             return 0
         failures = 0
         extra = [part for value in args.set for part in ("-s", value)]

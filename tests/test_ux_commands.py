@@ -57,3 +57,21 @@ def test_report_says_when_the_latest_crawl_is_not_the_one_shown(serve, scrapy):
     assert "note: the latest crawl, 3, is failed" in result.stderr
     assert "this is crawl 2, the latest complete one" in result.stderr
     assert all(line.startswith("{") for line in result.stdout.splitlines())
+
+
+def test_cron_dry_run_says_when_nothing_is_due(scrapy, scrapy_env):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    def dry_run() -> str:
+        result = subprocess.run([sys.executable, "-m", "flawless_spider.cron", "--dry-run"],
+                                cwd=PROJECT, env=scrapy_env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert dry_run().startswith("no site is due")
+    scrapy("sites", "add", "example.com", "--email", "a@example.com")
+    assert "example.com\tdaily\tlast crawl started never" in dry_run()
