@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,10 @@ from flawless_spider.sites import Site
 
 STATE_ORDER = {"new": 0, "open": 1, "fixed": 2}
 TYPE_ORDER = {"link": 0, "spelling": 1, "grammar": 2}
+# Characters a terminal acts on (ESC sequences, BEL, C1 controls, bidi overrides): page text
+# must not repaint or retitle the operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def latest_crawl(db: Database, site: Site) -> dict[str, Any] | None:
@@ -108,12 +113,21 @@ def to_csv(records: list[dict[str, Any]]) -> str:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, list):
-        return " | ".join(str(v) for v in value)
-    if isinstance(value, dict):
+        value = " | ".join(str(v) for v in value)
+    elif isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # keep spreadsheets from evaluating page text as formulas
+    if isinstance(value, str):
+        if value.startswith(_FORMULA):
+            value = "'" + value  # keep spreadsheets from evaluating page text as formulas
+        # The csv module leaves a lone CR unquoted, but spreadsheets end a row there: page
+        # text could start a row of its own (and a formula) mid-cell.
+        return value.replace("\r\n", "\n").replace("\r", "\n")
     return value
+
+
+def _printable(line: str) -> str:
+    """``line`` without control characters: whitespace ones become spaces, others U+FFFD."""
+    return _CONTROL.sub(lambda m: " " if m.group().isspace() else "\ufffd", line)
 
 
 def to_text(site: Site, crawl: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -157,4 +171,4 @@ def to_text(site: Site, crawl: dict[str, Any], records: list[dict[str, Any]]) ->
                 lines.append(f"        {r['context']}")
     if not records:
         lines += ["", "No problems found."]
-    return "\n".join(lines)
+    return "\n".join(_printable(line) for line in lines)
