@@ -94,7 +94,8 @@ class SiteSpider(Spider):
 
     def page_request(self, url: str, depth: int, referer: str = "") -> Request | None:
         """A request for a page of this site, or None when seen, off-site or over budget."""
-        if len(url) > self.max_url_length or not self.site.is_same_site(url):
+        if (not url.startswith(("http://", "https://")) or len(url) > self.max_url_length
+                or not self.site.is_same_site(url)):
             return None
         if looks_like_trap(url):
             self.crawler.stats.inc_value("flawless/trap_skipped")

@@ -6,6 +6,8 @@ import json
 import logging
 from typing import Any
 
+import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 from scrapy.crawler import Crawler
 
@@ -14,6 +16,9 @@ from flawless_spider.findings import fingerprint
 from flawless_spider.items import FindingsBatch, Page
 
 logger = logging.getLogger(__name__)
+
+# Errors caused by one item's data (not by the database being down): worth retrying item by item.
+STORE_ERRORS = (psycopg2.DataError, psycopg2.errors.ProgramLimitExceeded, UnicodeEncodeError)
 
 PAGE_COLUMNS = ("crawl_id", "url", "final_url", "status", "error", "content_type",
                 "content_hash", "title", "depth", "size", "anchors")
@@ -48,12 +53,41 @@ class StorePipeline:
     async def flush(self) -> None:
         pages, loose = self.pages, self.loose
         self.pages, self.loose = [], []
-        if pages or loose:
+        if not (pages or loose):
+            return
+        try:
             await self.db.run(write_batch, self.db, pages, loose)
-            self.crawler.stats.inc_value("flawless/pages_stored", len(pages))
+        except STORE_ERRORS:
+            # One odd page must not take the batch with it: store them one by one.
+            logger.warning("A batch of %d pages could not be stored; retrying page by page",
+                           len(pages))
+            stored, failed = await self.db.run(write_one_by_one, self.db, pages, loose)
+            self.crawler.stats.inc_value("flawless/check_errors/store", failed)
+            self.crawler.stats.inc_value("flawless/pages_stored", stored)
+            return
+        self.crawler.stats.inc_value("flawless/pages_stored", len(pages))
 
     async def close_spider(self) -> None:
         await self.flush()
+
+
+def write_one_by_one(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> tuple[int, int]:
+    """Store each item in its own transaction; returns (pages stored, items that failed)."""
+    stored = failed = 0
+    for page in pages:
+        try:
+            write_batch(db, [page], [])
+            stored += 1
+        except STORE_ERRORS:
+            failed += 1
+            logger.exception("Could not store %s", page.url)
+    for batch in loose:
+        try:
+            write_batch(db, [], [batch])
+        except STORE_ERRORS:
+            failed += 1
+            logger.exception("Could not store %d findings (%s)", len(batch.findings), batch.source)
+    return stored, failed
 
 
 def _json(value: Any) -> str:
