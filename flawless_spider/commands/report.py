@@ -63,7 +63,7 @@ class Command(FlawlessCommand):
                     self.fail(f"{site.domain} has no completed crawl yet: crawl {last[0]['id']} "
                               f"failed ({last[0]['reason']})")
                 else:
-                    self.fail(f"{site.domain} has not been crawled yet: run "
+                    self.fail(f"{site.domain} has no finished crawl yet: run "
                               f"`scrapy crawl site -a site={site.domain}`")
                 return
             if last and last[0]["id"] != crawl["id"]:
