@@ -31,10 +31,11 @@ _LOCK_BASE = 0x466C0000
 
 
 def due_sites(db: Database) -> list[dict]:
-    """Sites whose latest crawl started longer ago than their schedule (or that never ran)."""
+    """Owned sites whose latest crawl started longer ago than their schedule (or never ran)."""
     rows = db.query(
         "SELECT s.id, s.domain, s.schedule, max(c.started_at) AS last_started,"
         " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id"
+        " WHERE s.owner_email IS NOT NULL"  # ad-hoc crawls (-a url=) are not scheduled
         " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id"
     )
     return [r for r in rows if r["last_started"] is None

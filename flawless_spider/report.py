@@ -12,6 +12,7 @@ from typing import Any
 from flawless_spider.db import Database
 from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS
 from flawless_spider.sites import Site
+from pipelines.digest.build import link_problem
 
 STATE_ORDER = {"new": 0, "open": 1, "fixed": 2}
 TYPE_ORDER = {"link": 0, "spelling": 1, "grammar": 2}
@@ -149,7 +150,7 @@ def to_text(site: Site, crawl: dict[str, Any], records: list[dict[str, Any]]) ->
         lines += ["", title, "=" * len(title)]
         if type_name == "link":
             for r in group:
-                what = r.get("error") or f"HTTP {r.get('status')}"
+                what = link_problem(r)
                 extra = f" -> {r['final_url']}" if r.get("final_url") else ""
                 lines.append(f"[{r['state']}] {r['severity']}: {r.get('url')} ({what}){extra}")
                 for page in r["pages"]:

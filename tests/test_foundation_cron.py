@@ -16,16 +16,19 @@ def cron(env, *args):
 def test_cron_crawls_due_sites_once(serve, scrapy, scrapy_env, db):
     srv = serve("basic")
     scrapy("sites", "add", srv.url, "--email", "owner@example.com", "--every", "daily")
+    # An ad-hoc crawl registers a site without an owner: nobody would read its digests.
+    scrapy("crawl", "site", "-a", "url=http://127.0.0.1:9/", check=False)
+    assert "127.0.0.1:9\t" not in cron(scrapy_env, "--dry-run").stdout
     listed = cron(scrapy_env, "--dry-run")
     assert listed.returncode == 0 and "never" in listed.stdout
     first = cron(scrapy_env, "--no-digest")
     assert first.returncode == 0, first.stderr
-    assert [c["status"] for c in db.query("SELECT status FROM crawls")] == ["complete"]
+    assert [c["status"] for c in db.query("SELECT status FROM crawls")] == ["failed", "complete"]
     # Not due again within the day: nothing is crawled.
     second = cron(scrapy_env, "--no-digest")
     assert second.returncode == 0
     assert "0 site(s) due" in second.stderr
-    assert len(db.query("SELECT id FROM crawls")) == 1
+    assert len(db.query("SELECT id FROM crawls")) == 2
     # Once the day has passed it is due again.
     db.query("UPDATE crawls SET started_at = started_at - interval '1 day'")
     assert "127.0.0.1" in cron(scrapy_env, "--dry-run").stdout

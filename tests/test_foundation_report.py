@@ -32,3 +32,11 @@ def test_csv_cells_cannot_become_spreadsheet_formulas():
     rows = to_csv([{"type": "spelling", "page_url": "https://s/", "severity": "error",
                     "state": "new", "word": "=HYPERLINK(\"http://evil\")", "suggestions": ["a", "b"]}])
     assert "'=HYPERLINK" in rows and "a | b" in rows
+
+
+def test_text_report_says_what_is_wrong_in_words(serve, scrapy):
+    srv = serve("basic")
+    scrapy("crawl", "site", "-a", f"url={srv.url}")
+    text = scrapy("report", srv.url.split("/")[2]).stdout
+    assert f"[new] error: {srv.url}missing.html (404 Not Found)" in text
+    assert f"    on {srv.url}\n" in text + "\n"

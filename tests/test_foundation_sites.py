@@ -57,3 +57,12 @@ def test_report_before_any_crawl_says_what_to_do(scrapy):
     result = scrapy("report", "example.com", check=False)
     assert result.returncode == 1
     assert "no finished crawl yet: run `scrapy crawl site -a site=example.com`" in result.stderr
+
+
+def test_an_update_may_leave_out_the_owner(scrapy, db):
+    scrapy("sites", "add", "https://example.com/", "--email", "a@example.com")
+    out = scrapy("sites", "add", "example.com", "--every", "weekly").stdout
+    assert out.startswith("Updated site 1") and "owner a@example.com" in out and "weekly" in out
+    # A new site still needs its owner.
+    result = scrapy("sites", "add", "https://other.example/", check=False)
+    assert result.returncode == 2 and "--email OWNER is required" in result.stderr

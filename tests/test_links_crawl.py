@@ -373,7 +373,7 @@ def test_thousands_of_links_to_one_target_cost_one_request(
     records = [json.loads(line) for line in out.splitlines()]
     assert sorted((r["url"].rsplit("/", 1)[1], len(r["pages"])) for r in records) == [
         ("gone.html", pages + 1), ("missing.html", pages + 1), ("missing.png", pages + 1)]
-    assert text.count(f"{ext.url}gone.html (HTTP 404)") == 1
+    assert text.count(f"{ext.url}gone.html (404 Not Found)") == 1
     assert text.count("    on ") == 3 * (pages + 1)
     assert len(csv_out.strip().splitlines()) == 4
 

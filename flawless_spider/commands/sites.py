@@ -53,10 +53,10 @@ class Command(FlawlessCommand):
     def add(self, rest: list[str], opts: argparse.Namespace) -> None:
         if len(rest) != 1:
             raise UsageError("usage: scrapy sites add URL --email OWNER")
-        if not opts.email:
+        if not opts.email and not self._has_owner(rest[0]):
             raise UsageError("--email OWNER is required: digests are sent to the site's owner")
         try:
-            email = validate_owner(opts.email)
+            email = validate_owner(opts.email) if opts.email else None
             site, created = SiteRegistry(self.db).add(rest[0], email, opts.every, opts.language)
         except (SiteError, ValueError) as exc:
             self.fail(str(exc))
@@ -66,6 +66,13 @@ class Command(FlawlessCommand):
               f"{site.schedule}, language {site.language})")
         if opts.language is not None:
             warn_without_dictionary(site.language)
+
+    def _has_owner(self, url: str) -> bool:
+        """True when ``url`` is a registered site with an owner (an update may omit --email)."""
+        try:
+            return bool(SiteRegistry(self.db).get(url).owner_email)
+        except SiteError:
+            return False
 
     def list(self, rest: list[str], opts: argparse.Namespace) -> None:
         rows = SiteRegistry(self.db).list()

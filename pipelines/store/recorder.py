@@ -71,12 +71,16 @@ class CrawlRecorder:
         if spider.budget_exhausted:
             return "incomplete", f"the page budget of {spider.max_pages} pages was reached"
         if self.item_errors:
-            return "incomplete", f"{self.item_errors} pages could not be processed (see the log)"
+            return "incomplete", f"{_pages(self.item_errors)} could not be processed (see the log)"
         stats = self.crawler.stats.get_stats()
         unchecked = sum(v for k, v in stats.items() if k.startswith("flawless/check_errors/"))
         if unchecked:
-            return "incomplete", f"{unchecked} pages could not be fully checked (see the log)"
+            return "incomplete", f"{_pages(unchecked)} could not be fully checked (see the log)"
         return "complete", None
+
+
+def _pages(count: int) -> str:
+    return f"{count} page" if count == 1 else f"{count} pages"
 
 
 def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason: str | None,
