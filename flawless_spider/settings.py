@@ -59,7 +59,6 @@ REDIS_URL = ""
 
 # --- Scrapy: polite defaults for crawling other people's sites ---------------------------
 
-USER_AGENT = f"Flawless/{__version__} (+{FLAWLESS_CONTACT_URL}; link and spelling checker)"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
@@ -83,7 +82,6 @@ HTTPERROR_ALLOW_ALL = True  # a 404 page is a result, not an error
 REFERER_ENABLED = True
 DNS_TIMEOUT = 20
 LOG_LEVEL = "INFO"
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 
@@ -115,6 +113,9 @@ def _from_environment(names: dict) -> None:
 
 
 _from_environment(globals())
+
+# After the environment, so FLAWLESS_CONTACT_URL from there reaches the User-Agent.
+USER_AGENT = f"Flawless/{__version__} (+{FLAWLESS_CONTACT_URL}; link and spelling checker)"
 
 # Shared crawl frontier: several processes share one crawl through Redis (scrapy-redis).
 if REDIS_URL:

@@ -74,7 +74,10 @@ def test_page_budget_makes_the_crawl_incomplete(serve, scrapy, db):
 
 def test_settings_come_from_the_environment_and_s_wins(serve, scrapy, db):
     srv = serve("basic")
-    scrapy("crawl", "site", "-a", f"url={srv.url}", FLAWLESS_MAX_PAGES="1")
+    scrapy("crawl", "site", "-a", f"url={srv.url}", FLAWLESS_MAX_PAGES="1",
+           FLAWLESS_CONTACT_URL="https://ops.example/crawler")
+    assert {e["ua"] for e in srv.log()} == {
+        "Flawless/0.1.0 (+https://ops.example/crawler; link and spelling checker)"}
     scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_MAX_PAGES=3",
            FLAWLESS_MAX_PAGES="1")
     assert [c["pages"] for c in crawl_rows(db)] == [1, 3]
