@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from aiosmtpd.controller import Controller
 from scrapy.settings import Settings
 
 from flawless_spider.db import Database
-from flawless_spider.findings import finding, fingerprint
+from flawless_spider.findings import finding
 
 
 def free_port() -> int:
@@ -125,36 +124,16 @@ def word(page: str, w: str, suggestions: tuple[str, ...] = (), context: str = ""
 
 def crawl(db: Database, site_id: int, findings: list[dict], status: str = "complete",
           cfg: Settings | None = None, titles: dict[str, str] | None = None) -> int:
-    """One crawl as the store pipeline records it: upserts, crawl_findings, then the close."""
+    """One crawl, recorded by the store's own code: pages and findings written, then the close."""
+    from flawless_spider.crawls import start_crawl
+    from flawless_spider.items import FindingsBatch, Page
+    from pipelines.store.pipeline import write_batch
     from pipelines.store.recorder import finish_crawl
 
-    with db.transaction() as cur:
-        cur.execute("INSERT INTO crawls (site_id) VALUES (%s) RETURNING id", (site_id,))
-        crawl_id = cur.fetchone()["id"]
-        for url, title in (titles or {}).items():
-            cur.execute("INSERT INTO pages (crawl_id, url, final_url, status, title)"
-                        " VALUES (%s, %s, %s, 200, %s)", (crawl_id, url, url, title))
-        for item in findings:
-            data = {k: v for k, v in item.items()
-                    if k not in ("type", "page_url", "severity", "key")}
-            cur.execute(
-                "INSERT INTO findings (site_id, fingerprint, type, severity, page_url, data,"
-                " first_crawl_id, last_crawl_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (site_id, fingerprint) DO UPDATE SET"
-                "  last_seen = now(), last_crawl_id = EXCLUDED.last_crawl_id,"
-                "  data = EXCLUDED.data,"
-                "  first_seen = CASE WHEN findings.fixed_at IS NULL THEN findings.first_seen"
-                "    ELSE now() END,"
-                "  first_crawl_id = CASE WHEN findings.fixed_at IS NULL"
-                "    THEN findings.first_crawl_id ELSE EXCLUDED.first_crawl_id END,"
-                "  fixed_at = NULL, fixed_crawl_id = NULL"
-                " RETURNING id",
-                (site_id, fingerprint(site_id, item), item["type"], item["severity"],
-                 item["page_url"], json.dumps(data), crawl_id, crawl_id),
-            )
-            finding_id = cur.fetchone()["id"]
-            cur.execute("INSERT INTO crawl_findings VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                        (crawl_id, finding_id))
+    crawl_id = start_crawl(db, site_id)
+    pages = [Page(url=url, final_url=url, status=200, site_id=site_id, crawl_id=crawl_id,
+                  title=title) for url, title in (titles or {}).items()]
+    write_batch(db, pages, [FindingsBatch(site_id, crawl_id, findings, source="test")])
     finish_crawl(db, site_id, crawl_id, status, None if status == "complete" else "stopped",
                  {}, cfg or settings())
     return crawl_id

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-FAST = ("-s", "FLAWLESS_LINK_TIMEOUT=2", "-s", "FLAWLESS_LINK_RETRY_DELAY=0.1",
-        "-s", "FLAWLESS_LANGUAGE_ENABLED=false", "-s", "AUTOTHROTTLE_ENABLED=false",
-        "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
-
-
-def _site(folder: Path, index: str) -> Path:
-    folder.mkdir()
-    (folder / "index.html").write_text(index)
-    (folder / "robots.txt").write_text("User-agent: *\nDisallow:\n")
-    return folder
-
-
-def _report(scrapy, url: str) -> list[dict]:
-    out = scrapy("report", url.split("/")[2], "--format", "jsonl").stdout
-    return [json.loads(line) for line in out.splitlines()]
+from tests.crawlkit import FAST_LINKS, make_site, report_records
 
 
 def test_a_link_check_never_follows_a_redirect_out_of_http(serve, scrapy, db, tmp_path):
     secret = tmp_path / "secret.css"
-    site = _site(tmp_path / "site", (
+    site = make_site(tmp_path / "site", (
         "<html><head><title>Home</title>"
         f'<link rel="stylesheet" href="/__status/302?to=file://{secret}">'
         "</head><body><p>Hello.</p>"
@@ -34,9 +17,9 @@ def test_a_link_check_never_follows_a_redirect_out_of_http(serve, scrapy, db, tm
     srv = serve(site)
     # A local file the link stage must not read (it would check its url() targets).
     secret.write_text(f"body {{ background: url({srv.url}leaked-from-local-file) }}\n")
-    scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST)
+    scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST_LINKS)
     assert not any("leaked" in path for path in srv.paths()), srv.paths()
-    links = {r["url"].removeprefix(srv.url): r for r in _report(scrapy, srv.url)
+    links = {r["url"].removeprefix(srv.url): r for r in report_records(scrapy, srv.url)
              if r["type"] == "link"}
     for target in ("__status/302", "__status/301"):
         [record] = [r for url, r in links.items() if url.startswith(target)]

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-FAST = ("-s", "FLAWLESS_LINK_TIMEOUT=2", "-s", "FLAWLESS_LINK_RETRY_DELAY=0.1",
-        "-s", "FLAWLESS_LANGUAGE_ENABLED=false", "-s", "AUTOTHROTTLE_ENABLED=false",
-        "-s", "FLAWLESS_FOLLOW_SITEMAPS=false")
-
-
-def _site(folder: Path, index: str) -> Path:
-    folder.mkdir()
-    (folder / "index.html").write_text(index)
-    (folder / "robots.txt").write_text("User-agent: *\nDisallow:\n")
-    return folder
-
-
-def _report(scrapy, url: str) -> list[dict]:
-    out = scrapy("report", url.split("/")[2], "--format", "jsonl").stdout
-    return [json.loads(line) for line in out.splitlines()]
+from tests.crawlkit import FAST_LINKS, make_site, report_records
 
 
 def test_a_link_no_url_parser_agrees_on_does_not_lose_the_page(serve, scrapy, db, tmp_path):
-    site = _site(tmp_path / "site", "")
+    site = make_site(tmp_path / "site", "")
     (site / "about.html").write_text("<html><title>About</title><p>About us.</p></html>")
     srv = serve(site)
     host = srv.url.split("/")[2]
@@ -34,11 +17,11 @@ def test_a_link_no_url_parser_agrees_on_does_not_lose_the_page(serve, scrapy, db
         f'<a href="http://:y\\@{host}/">odd and same-site</a>'
         '<a href="about.html">About</a></body></html>'
     )
-    result = scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST)
+    result = scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST_LINKS)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     pages = {r["url"] for r in db.query("SELECT url FROM pages")}
     assert pages == {srv.url, srv.url + "about.html"}
     [crawl] = db.query("SELECT * FROM crawls")
     assert crawl["status"] == "complete", crawl["reason"]
-    invalid = [r for r in _report(scrapy, srv.url) if r.get("error") == "invalid_url"]
+    invalid = [r for r in report_records(scrapy, srv.url) if r.get("error") == "invalid_url"]
     assert len(invalid) == 2, invalid
