@@ -53,6 +53,12 @@ class Issue:
     text: str = ""
     suggestions: list[str] = field(default_factory=list)
 
+    @classmethod
+    def grammar(cls, match: Any) -> Issue:
+        """A grammar issue from a rule match (built-in rules and LanguageTool alike)."""
+        return cls("grammar", match.start, match.end, rule=match.rule, message=match.message,
+                   text=match.text, suggestions=match.suggestions)
+
 
 @dataclass(slots=True)
 class BlockResult:
@@ -186,18 +192,7 @@ class LanguageChecker:
         if speller is None:
             speller = self.speller(self.chooser.site_tag or "en_US", False)
         is_word = speller.dict.check
-        return [
-            Issue(
-                "grammar",
-                m.start,
-                m.end,
-                rule=m.rule,
-                message=m.message,
-                text=m.text,
-                suggestions=m.suggestions,
-            )
-            for m in grammar.check(normalise_apostrophes(text), is_word)
-        ]
+        return [Issue.grammar(m) for m in grammar.check(normalise_apostrophes(text), is_word)]
 
     # --- per page ---------------------------------------------------------------------------
 

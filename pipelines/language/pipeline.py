@@ -122,17 +122,7 @@ class LanguagePipeline:
             for r in results:
                 r.grammar = []
             for m in matches:
-                results[m.block].grammar.append(
-                    Issue(
-                        "grammar",
-                        m.start,
-                        m.end,
-                        rule=m.rule,
-                        message=m.message,
-                        text=m.text,
-                        suggestions=m.suggestions,
-                    )
-                )
+                results[m.block].grammar.append(Issue.grammar(m))
 
     async def _engine_post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """POST through Scrapy's downloader: never blocks the reactor; the URL is trusted config."""
