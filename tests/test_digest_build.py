@@ -39,7 +39,7 @@ def test_new_then_fixed_and_open(db):
     assert "accomodate" in new and "recieve" not in new and "gone" not in new
     assert "https://example.com/gone" in fixed and "accomodate" not in fixed
     assert '"recieve"' in still and "(1)" in still
-    assert "New: 1    Fixed: 1    Still open: 2" in text
+    assert "New: 1    Fixed: 1    Open now: 2" in text
 
 
 def test_nothing_changed_no_digest_unless_weekly(db):

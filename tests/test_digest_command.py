@@ -139,7 +139,7 @@ def test_crawl_change_crawl_reports_exactly_new_and_fixed(db, scrapy, serve, smt
     assert "missing.html" not in new and "recieve" not in new
     assert f"{server.url}missing.html" in fixed and '"recieve"' in fixed
     assert "gone.html" not in fixed and "accomodate" not in fixed
-    assert "New: 2    Fixed: 2    Still open: 2" in text
+    assert "New: 2    Fixed: 2    Open now: 2" in text
     assert "STILL OPEN FROM EARLIER DIGESTS" not in text  # both old problems are gone
 
     # Crawl again without changes: nothing new, nothing fixed, no e-mail.

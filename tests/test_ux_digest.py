@@ -18,7 +18,7 @@ def test_counts_are_problems_not_page_occurrences(db):
     text, _ = parts(email.message_from_bytes(bytes(row["message"]), policy=email.policy.default))
     assert "NEW PROBLEMS (2)" in text and "Broken links (1)" in text
     assert "linked from 2 pages" in text
-    assert "New: 2    Fixed: 0    Still open: 2" in text
+    assert "New: 2    Fixed: 0    Open now: 2" in text
 
     crawl(db, site, [word("https://example.com/about", "recieve", ("receive",))])
     fixed = outbox_rows(db)[1]
