@@ -197,16 +197,7 @@ class _Walker:
                 self.walk(child, self._lang(child, lang), template or _is_template(child))
                 line = child.sourceline or line
             else:
-                child_lang = self._lang(child, lang)
-                if child_lang != lang:  # a foreign phrase: its own block, in its own language
-                    parts.append(PLACEHOLDER)
-                    self.walk(child, child_lang, template)
-                elif tag in MARKED_TAGS:
-                    parts.append(MARK)
-                    self.inline(child, parts, lang, template)
-                    parts.append(MARK)
-                else:
-                    self.inline(child, parts, lang, template)
+                self.phrase(child, parts, lang, template)
             if child.tail:
                 parts.append(child.tail)
         self.emit(parts, kind, lang, line, template)
@@ -233,18 +224,23 @@ class _Walker:
                 self.walk(child, self._lang(child, lang), template or _is_template(child))
                 parts.append(" ")
             else:
-                child_lang = self._lang(child, lang)
-                if child_lang != lang:
-                    parts.append(PLACEHOLDER)
-                    self.walk(child, child_lang, template)
-                elif tag in MARKED_TAGS:
-                    parts.append(MARK)
-                    self.inline(child, parts, lang, template)
-                    parts.append(MARK)
-                else:
-                    self.inline(child, parts, lang, template)
+                self.phrase(child, parts, lang, template)
             if child.tail:
                 parts.append(child.tail)
+
+    def phrase(self, el, parts: list[str], lang: str, template: bool) -> None:
+        """An inline element inside a block: its text joins the block, unless it is in another
+        language (then it is a block of its own, in its own language)."""
+        child_lang = self._lang(el, lang)
+        if child_lang != lang:
+            parts.append(PLACEHOLDER)
+            self.walk(el, child_lang, template)
+        elif el.tag in MARKED_TAGS:
+            parts.append(MARK)
+            self.inline(el, parts, lang, template)
+            parts.append(MARK)
+        else:
+            self.inline(el, parts, lang, template)
 
     @staticmethod
     def _lang(el, inherited: str) -> str:
