@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from OpenSSL.SSL import Error as TLSError
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
@@ -16,12 +17,6 @@ from scrapy.exceptions import (
 from twisted.internet import error as net
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
-
-try:  # pragma: no cover - depends on the TLS stack in use
-    from OpenSSL.SSL import Error as TLSError
-except ImportError:  # pragma: no cover
-    TLSError = ()  # type: ignore[assignment,misc]
-
 
 NETWORK_ERRORS = (CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError,
                   DownloadFailedError, ResponseDataLossError, net.ConnectError, net.TimeoutError)

@@ -39,7 +39,6 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass
 class Extracted:
-    base_url: str
     title: str = ""
     lang: str = ""
     links: list[Link] = field(default_factory=list)
@@ -104,7 +103,7 @@ def extract(root: etree._Element, page_url: str) -> Extracted:
         if href:
             base = absolute(page_url, href) or page_url
         break
-    result = Extracted(base_url=base)
+    result = Extracted()
     html_el = root if root.tag == "html" else next(root.iter("html"), None)
     if html_el is not None:
         result.lang = (html_el.get("lang") or html_el.get("{http://www.w3.org/XML/1998/namespace}lang")

@@ -58,10 +58,6 @@ class Page:
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings added by the check pipelines; see ``flawless_spider.findings``."""
 
-    @property
-    def is_html(self) -> bool:
-        return bool(self.html)
-
 
 @dataclass
 class FindingsBatch:

@@ -26,6 +26,8 @@ class Site:
     schedule: str = "daily"
     language: str = "en_US"
     settings: dict[str, Any] = field(default_factory=dict)
+    _origins: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    """Verdicts per ``scheme://host:port``: pages have thousands of links to a few origins."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Site:
@@ -41,10 +43,19 @@ class Site:
 
     def is_same_site(self, url: str) -> bool:
         """True when ``url`` belongs to this site (same host; ``www.`` and the bare domain are one)."""
-        try:
-            return site_domain(url) == self.domain
-        except SiteError:
-            return False
+        if not url[:8].lower().startswith(("http://", "https://")):
+            return False  # mailto:, data:, ... (and no scheme at all) are never pages of ours
+        end = url.find("/", url.find("//") + 2)
+        origin = url[:end] if end >= 0 else url
+        same = self._origins.get(origin)
+        if same is None:
+            try:
+                same = site_domain(origin) == self.domain
+            except SiteError:
+                same = False
+            if len(self._origins) < 10_000:
+                self._origins[origin] = same
+        return same
 
 
 def normalize_root(url: str) -> str:

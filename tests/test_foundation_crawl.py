@@ -130,11 +130,16 @@ def test_bad_crawl_arguments_are_clear_errors(scrapy):
 
 
 def test_www_and_bare_domain_are_one_site():
-    from flawless_spider.sites import normalize_root, site_domain
+    from flawless_spider.sites import Site, normalize_root, site_domain
 
     assert site_domain("https://www.Example.com/a") == site_domain("http://example.com") == "example.com"
     assert site_domain("http://127.0.0.1:8080/x") == "127.0.0.1:8080"
     assert normalize_root("example.com") == "https://example.com/"
+    site = Site(1, "https://example.com/", "example.com")
+    assert site.is_same_site("HTTPS://WWW.example.com/a") and site.is_same_site("http://example.com")
+    assert not site.is_same_site("mailto:webmaster@example.com")
+    assert not site.is_same_site("https://example.com:8443/")
+    assert not site.is_same_site("https://evil.test/?next=//example.com/")
 
 
 def test_state_dir_default_is_ignored_by_git():

@@ -9,6 +9,7 @@ from scrapy.exceptions import UsageError
 
 from flawless_spider.cli import FlawlessCommand
 from flawless_spider.sites import SCHEDULES, SiteError, SiteRegistry
+from pipelines.digest.addresses import validate_email
 
 
 class Command(FlawlessCommand):
@@ -56,7 +57,7 @@ class Command(FlawlessCommand):
         if not opts.email and not self._has_owner(rest[0]):
             raise UsageError("--email OWNER is required: digests are sent to the site's owner")
         try:
-            email = validate_owner(opts.email) if opts.email else None
+            email = validate_email(opts.email) if opts.email else None
             site, created = SiteRegistry(self.db).add(rest[0], email, opts.every, opts.language)
         except (SiteError, ValueError) as exc:
             self.fail(str(exc))
@@ -134,18 +135,3 @@ def warn_without_dictionary(language: str) -> None:
         print(f"warning: no Hunspell dictionary for {language} is installed "
               f"(installed: {', '.join(available) or 'none'}); this site's spelling will not "
               "be checked until one is", file=sys.stderr)
-
-
-def validate_owner(address: str) -> str:
-    """The owner's address, normalised; ValueError with a clear message when it is not valid."""
-    try:
-        from pipelines.digest.addresses import validate_email
-    except ImportError:  # pragma: no cover - the digest stage ships with Flawless
-        from email_validator import EmailNotValidError
-        from email_validator import validate_email as _validate
-
-        try:
-            return _validate(address, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(f"not a valid e-mail address: {address!r} ({exc})") from None
-    return validate_email(address)

@@ -228,7 +228,7 @@ class SiteSpider(Spider):
     # -- robots.txt, politeness, the end of the crawl --------------------------------------
 
     def _robots_parsed(self, robotparser: Any, request: Request) -> None:
-        host = self._host(request.url)
+        host = urlsplit(request.url).hostname or ""  # the downloader's slot key
         if not self.site.is_same_site(request.url):
             return
         user_agent = self.crawler.settings.get("USER_AGENT")
@@ -259,9 +259,6 @@ class SiteSpider(Spider):
             for batch in await finalizer():
                 yield batch
 
-    @staticmethod
-    def _host(url: str) -> str:
-        return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":")[0].lower()
 
 
 def looks_like_trap(url: str) -> bool:

@@ -74,7 +74,6 @@ class LinkCheckPipeline:
         self.out: list[dict[str, Any]] = []
         self._disallowed: tuple[int, set[str]] = (-1, set())
         self.active = False
-        self._origins: dict[str, bool] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
@@ -158,14 +157,6 @@ class LinkCheckPipeline:
                 self.crawled[key] = result
                 self._settle(key, result)
 
-    def _same_site(self, url: str) -> bool:
-        """``site.is_same_site``, remembered per origin (pages have thousands of links)."""
-        origin = url[:url.find("/", url.find("//") + 2)] if url.count("/") >= 3 else url
-        same = self._origins.get(origin)
-        if same is None:
-            same = self._origins[origin] = self.site.is_same_site(origin + "/")
-        return same
-
     def _known(self, url: str) -> Result | None:
         key = target_key(url)
         if key in self.crawled:
@@ -185,7 +176,7 @@ class LinkCheckPipeline:
     def _add(self, link: Link, page_url: str, shown_url: str, findings: list[dict[str, Any]],
              external: list[str]) -> None:
         """Decide ``link`` now if possible (into ``findings``), else queue it for its target."""
-        kind = kind_of(link, self._same_site)
+        kind = kind_of(link, self.site.is_same_site)
         if kind is Kind.SKIP:
             return
         ref = ref_for(link, page_url)

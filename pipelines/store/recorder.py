@@ -11,6 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from flawless_spider.db import Database
+from pipelines.digest import queue_digest
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,4 @@ def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason:
             " pages = (SELECT count(*) FROM pages WHERE crawl_id = %s) WHERE id = %s",
             (status, reason, json.dumps(stats), crawl_id, crawl_id),
         )
-        try:
-            from pipelines.digest import queue_digest
-        except ImportError:  # the digest stage is optional
-            return
         queue_digest(cur, site_id, crawl_id, settings)
