@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -27,21 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flawless_spider.db import Database, database_url  # noqa: E402
+from scripts.bench_language import bench as bench_language  # noqa: E402
+from scripts.bench_language import prose_paragraphs  # noqa: E402
 
 MISTAKES = ["recieve", "seperate", "occured", "definately", "accomodate", "untill", "wich"]
-
-
-def prose_paragraphs() -> list[str]:
-    """Real English text: the Python reference's topic texts, split into paragraphs."""
-    import pydoc_data.topics as topics
-
-    paragraphs = []
-    for text in topics.topics.values():
-        for block in re.split(r"\n\s*\n", text):
-            block = " ".join(block.split())
-            if len(block.split()) >= 25 and not block.startswith((">>>", "*", "-", "|")):
-                paragraphs.append(block)
-    return paragraphs
 
 
 def generate_site(folder: Path, pages: int, seed: int = 7) -> int:
@@ -128,14 +116,9 @@ def main() -> None:
                   f"{r['cpu'] / base_cpu:>16.2f}x")
         full, links = results["links + language"]["cpu"], results["links only"]["cpu"]
         print(f"Language stage share of the crawl's CPU time: {(full - links) / full:.1%}")
-        try:
-            from scripts.bench_language import bench as bench_language
-        except ImportError:
-            print("Language stage words/s: (scripts/bench_language.py not found)")
-        else:
-            figures = bench_language(args.words)
-            print("Language stage, one core, warm caches: "
-                  + json.dumps(figures, default=lambda v: round(v, 3)))
+        figures = bench_language(args.words)
+        print("Language stage, one core, warm caches: "
+              + json.dumps(figures, default=lambda v: round(v, 3)))
     finally:
         if server is not None:
             server.terminate()

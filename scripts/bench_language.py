@@ -9,6 +9,7 @@ per-block cache is cleared, so the figure is for new text, not for repeated boil
 from __future__ import annotations
 
 import html
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.language.checker import LanguageChecker
 
 
+def prose_paragraphs() -> list[str]:
+    """Real English text: the Python reference's topic texts, split into paragraphs."""
+    import pydoc_data.topics as topics
+
+    paragraphs = []
+    for text in topics.topics.values():
+        for block in re.split(r"\n\s*\n", text):
+            block = " ".join(block.split())
+            if len(block.split()) >= 25 and not block.startswith((">>>", "*", "-", "|")):
+                paragraphs.append(block)
+    return paragraphs
+
+
 def corpus_pages(words: int, per_page: int = 2000) -> list[str]:
     """HTML pages holding about ``words`` words of the pydoc topics text (repeated if needed)."""
-    from pydoc_data.topics import topics
-
-    paragraphs = [
-        " ".join(p.split()) for text in topics.values() for p in text.split("\n\n") if p.strip()
-    ]
+    paragraphs = prose_paragraphs()
     pages, body, count, total = [], [], 0, 0
     while total < words:
         for p in paragraphs:

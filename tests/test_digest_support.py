@@ -103,11 +103,9 @@ def settings(**values: Any) -> Settings:
 
 def add_site(db: Database, domain: str = "example.com", email: str | None = "owner@example.com",
              ) -> int:
-    rows = db.query(
-        "INSERT INTO sites (url, domain, owner_email) VALUES (%s, %s, %s) RETURNING id",
-        (f"https://{domain}/", domain, email),
-    )
-    return rows[0]["id"]
+    from flawless_spider.sites import SiteRegistry
+
+    return SiteRegistry(db).add(f"https://{domain}/", email)[0].id
 
 
 def link(page: str, url: str, status: int | None = 404, error: str | None = None,

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.crawlkit import make_site
+
 
 class LanguageToolProtocol(BaseHTTPRequestHandler):
     """Answers like LanguageTool: flags "irregardless" (grammar) and "speling" (a spelling rule)."""
@@ -58,12 +60,10 @@ def languagetool():
 
 
 def test_a_crawl_uses_languagetool_for_grammar(serve, scrapy, tmp_path, languagetool):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text(
+    site = make_site(tmp_path / "site", (
         '<!doctype html><html lang="en"><head><title>Notes</title></head><body>'
         "<p>We ship on Mondays irregardless of the weather, and we never miss a day.</p>"
-        "<p>A speling mistake is left to our own spelling stage.</p></body></html>")
+        "<p>A speling mistake is left to our own spelling stage.</p></body></html>"))
     srv = serve(site)
     scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
            LANGUAGETOOL_URL=languagetool)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
+from tests.crawlkit import make_site
+
 
 def test_a_nul_in_a_header_does_not_lose_the_batch(serve, scrapy, db, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text(
+    site = make_site(tmp_path / "site", (
         '<html><title>Home</title><p>Hello.</p><a href="odd.dat">odd</a>'
-        '<a href="about.html">about</a></html>'
-    )
+        '<a href="about.html">about</a></html>'))
     (site / "about.html").write_text("<html><title>About</title><p>About us.</p></html>")
     (site / "odd.dat").write_bytes(b"odd")
     # Sent after the server's own Content-Type: the last one wins.
