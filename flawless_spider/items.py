@@ -57,6 +57,14 @@ class Page:
     referer: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings added by the check pipelines; see ``flawless_spider.findings``."""
+    check_failed: list[str] = field(default_factory=list)
+    """Stages that failed on this page: it is then no evidence that its old findings are fixed."""
+
+    @property
+    def evidence(self) -> bool:
+        """Whether this fetch proves what is (not) on the page: 2xx HTML of the site, fully checked."""
+        return bool(self.html) and self.status is not None and 200 <= self.status < 300 and (
+            not self.check_failed)
 
 
 @dataclass
@@ -71,3 +79,5 @@ class FindingsBatch:
     crawl_id: int
     findings: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    checked_places: list[str] = field(default_factory=list)
+    """Non-page places the stage checked in full (internal stylesheets): evidence for their findings."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flawless_spider.db import Database
-from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS
+from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS, count_problems
 from flawless_spider.sites import Site
 from pipelines.digest.build import link_problem
 
@@ -23,23 +23,24 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def latest_crawl(db: Database, site: Site) -> dict[str, Any] | None:
-    """The site's latest finished crawl that saw the site (complete first, else incomplete)."""
+    """The site's latest crawl that saw the site (complete or incomplete, not failed)."""
     rows = db.query(
         "SELECT * FROM crawls WHERE site_id = %s AND status IN ('complete', 'incomplete')"
-        " ORDER BY (status = 'complete') DESC, id DESC LIMIT 1",
+        " ORDER BY id DESC LIMIT 1",
         (site.id,),
     )
     return rows[0] if rows else None
 
 
 def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, Any]]:
-    """Every finding seen in the crawl (``new``/``open``) plus those it found ``fixed``."""
+    """The site as of the crawl: every finding open then (``new`` in it, or ``open``: seen
+    earlier and not fixed, whether or not this crawl reached its page) plus those it ``fixed``."""
     rows = db.query(
         "SELECT f.data, f.type, f.severity, f.page_url, f.first_seen, f.fixed_at,"
         "  CASE WHEN f.fixed_crawl_id = %(c)s THEN 'fixed'"
         "       WHEN f.first_crawl_id = %(c)s THEN 'new' ELSE 'open' END AS state"
-        " FROM findings f WHERE f.site_id = %(s)s AND (f.fixed_crawl_id = %(c)s OR EXISTS ("
-        "   SELECT 1 FROM crawl_findings cf WHERE cf.crawl_id = %(c)s AND cf.finding_id = f.id))",
+        " FROM findings f WHERE f.site_id = %(s)s AND f.first_crawl_id <= %(c)s"
+        "   AND (f.fixed_crawl_id IS NULL OR f.fixed_crawl_id >= %(c)s)",
         {"c": crawl_id, "s": site.id},
     )
     records = []
@@ -50,7 +51,7 @@ def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, An
         for name in TYPE_FIELDS.get(row["type"], ()):
             record[name] = data.get(name)
         for name, value in data.items():
-            if name not in record and name != "key":
+            if name not in record and name not in ("key", "place"):
                 record[name] = value
         record["first_seen"] = row["first_seen"].isoformat()
         records.append(record)
@@ -131,17 +132,24 @@ def _printable(line: str) -> str:
     return _CONTROL.sub(lambda m: " " if m.group().isspace() else "\ufffd", line)
 
 
+def summary_line(records: list[dict[str, Any]]) -> str:
+    """``12 open problems (3 new): 2 links, 9 words, 1 grammar; 4 fixed``: counted as problems,
+    the way the digest and ``sites list`` count them."""
+    total = count_problems(records)
+    per_type = {t: count_problems([r for r in records if r["type"] == t])["present"]
+                for t in TYPE_ORDER}
+    return (f"{total['present']} open problems ({total['new']} new): {per_type['link']} broken or"
+            f" questionable links, {per_type['spelling']} misspelt words, {per_type['grammar']}"
+            f" grammar; {total['fixed']} fixed in this crawl")
+
+
 def to_text(site: Site, crawl: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """A readable report grouped by type, then by page (links: by target, with their pages)."""
     lines = [f"Flawless report for {site.url}",
              f"Crawl {crawl['id']}: {crawl['status']}"
              + (f" ({crawl['reason']})" if crawl.get("reason") else "")
              + f", {crawl['pages']} pages, finished {crawl['finished_at']:%Y-%m-%d %H:%M %Z}"]
-    present = [r for r in records if r["state"] != "fixed"]
-    counts = {t: sum(1 for r in present if r["type"] == t) for t in TYPE_ORDER}
-    fixed = len(records) - len(present)
-    lines.append(f"{counts['link']} broken or questionable links, {counts['spelling']} spelling "
-                 f"and {counts['grammar']} grammar findings; {fixed} fixed since the last crawl")
+    lines.append(summary_line(records))
     titles = {"link": "Links", "spelling": "Spelling", "grammar": "Grammar"}
     for type_name, title in titles.items():
         group = [r for r in records if r["type"] == type_name]

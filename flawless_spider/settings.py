@@ -52,6 +52,8 @@ FLAWLESS_OUTBOX_DIR = ""  # default: <FLAWLESS_STATE_DIR>/outbox
 FLAWLESS_MAIL_CLAIM_TIMEOUT = 900  # seconds; a crashed sender's claimed digest is retried after this
 FLAWLESS_MAIL_RETRY_DELAY = 60  # seconds to the first retry after a temporary failure, doubling, max 6 h
 FLAWLESS_MAIL_MAX_ATTEMPTS = 12
+FLAWLESS_OUTAGE_CRAWLS = 2  # failed crawls in a row before the owner hears "we could not check"
+FLAWLESS_FAILED_RETRY_DELAY = 900  # seconds before a failed scheduled crawl is retried, doubling
 SMTP_URL = ""
 
 DATABASE_URL = ""

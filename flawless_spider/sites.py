@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flawless_spider.db import Database
+from flawless_spider.findings import PROBLEM_FIELDS, count_problems
 
 SCHEDULES = ("hourly", "daily", "weekly")
 
@@ -181,17 +182,25 @@ class SiteRegistry:
         return Site.from_row(row)
 
     def list(self) -> list[dict[str, Any]]:
-        """Every site with its latest crawl's status and open findings count."""
-        return self.db.query(
+        """Every site with its latest crawl (status, HTML pages) and its open problems."""
+        sites = self.db.query(
             "SELECT s.*, c.status AS last_status, c.finished_at AS last_crawl_at,"
-            # Counted like ``scrapy report``: a broken target is one problem however many pages.
-            " (SELECT count(DISTINCT CASE WHEN f.type = 'link' AND f.data->>'error'"
-            "   IS DISTINCT FROM 'missing_fragment' THEN 'link ' || coalesce(f.data->>'target',"
-            "   f.data->>'url', '') ELSE f.id::text END)"
-            "   FROM findings f WHERE f.site_id = s.id AND f.fixed_at IS NULL) AS open_findings"
-            " FROM sites s LEFT JOIN LATERAL (SELECT status, finished_at FROM crawls"
-            "   WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true ORDER BY s.id"
+            " c.pages AS last_pages FROM sites s LEFT JOIN LATERAL (SELECT status, finished_at,"
+            "   pages FROM crawls WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true"
+            " ORDER BY s.id"
         )
+        fields = ", ".join(f"'{name}', f.data->'{name}'" for name in PROBLEM_FIELDS)
+        rows = self.db.query(
+            f"SELECT f.site_id, f.type, jsonb_build_object({fields}) AS data FROM findings f"
+            " WHERE f.fixed_at IS NULL"
+        )
+        by_site: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_site.setdefault(row["site_id"], []).append(row)
+        for site in sites:
+            # Counted like the digest and ``scrapy report``: a broken target is one problem.
+            site["open_findings"] = count_problems(by_site.get(site["id"], []))["present"]
+        return sites
 
     def remove(self, ref: str) -> Site:
         site = self.get(ref)

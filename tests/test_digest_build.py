@@ -67,15 +67,21 @@ def test_failed_incomplete_and_ownerless_crawls(db):
     crawl(db, site, [a, b])
     crawl(db, site, [], status="failed")
     assert len(outbox_rows(db)) == 1
-    crawl(db, site, [word("https://example.com/", "teh")], status="incomplete")
+    # Stopped early before reaching the home page: its links are not fixed, the new word is sent.
+    crawl(db, site, [word("https://example.com/about", "teh")], status="incomplete",
+          fetched=["https://example.com/about"])
     rows = outbox_rows(db)
     assert len(rows) == 2
     text, _ = parts(message_of(rows[1]))
-    assert "This crawl did not finish (stopped)" in text and "FIXED" not in text
+    assert "This crawl stopped early (stopped)" in text and "FIXED" not in text
     assert "teh" in text
+    # An incomplete crawl that did fetch the home page is evidence: its links are fixed.
+    crawl(db, site, [word("https://example.com/about", "teh")], status="incomplete")
+    text, _ = parts(message_of(outbox_rows(db)[2]))
+    assert "FIXED SINCE THE LAST DIGEST (2)" in text
     ownerless = add_site(db, "nobody.example", email=None)
     crawl(db, ownerless, [a])
-    assert len(outbox_rows(db)) == 2
+    assert len(outbox_rows(db)) == 3
 
 
 def test_queue_digest_is_idempotent_per_crawl(db):

@@ -121,7 +121,7 @@ def test_crawl_change_crawl_reports_exactly_new_and_fixed(db, scrapy, serve, smt
     (root / "about.html").write_text(ABOUT)
     server = serve(root)
     scrapy("sites", "add", server.url, "--email", "owner@example.com")
-    scrapy("crawl", "site", "-a", f"url={server.url}")
+    scrapy("crawl", "site", "-a", f"site={server.url}")
     scrapy("digest", "--send", SMTP_URL=smtp_server.url)
     [first] = smtp_server.sink.received
     text, _ = parts(first.message)
@@ -130,7 +130,7 @@ def test_crawl_change_crawl_reports_exactly_new_and_fixed(db, scrapy, serve, smt
 
     # Fix both problems, make two new ones.
     (root / "index.html").write_text(INDEX.format(word="accomodate", target="gone.html"))
-    scrapy("crawl", "site", "-a", f"url={server.url}")
+    scrapy("crawl", "site", "-a", f"site={server.url}")
     scrapy("digest", "--send", SMTP_URL=smtp_server.url)
     assert len(smtp_server.sink.received) == 2
     text, _ = parts(smtp_server.sink.received[1].message)
@@ -143,6 +143,6 @@ def test_crawl_change_crawl_reports_exactly_new_and_fixed(db, scrapy, serve, smt
     assert "STILL OPEN FROM EARLIER DIGESTS" not in text  # both old problems are gone
 
     # Crawl again without changes: nothing new, nothing fixed, no e-mail.
-    scrapy("crawl", "site", "-a", f"url={server.url}")
+    scrapy("crawl", "site", "-a", f"site={server.url}")
     scrapy("digest", "--send", SMTP_URL=smtp_server.url)
     assert len(smtp_server.sink.received) == 2

@@ -121,19 +121,30 @@ def word(page: str, w: str, suggestions: tuple[str, ...] = (), context: str = ""
 
 
 def crawl(db: Database, site_id: int, findings: list[dict], status: str = "complete",
-          cfg: Settings | None = None, titles: dict[str, str] | None = None) -> int:
-    """One crawl, recorded by the store's own code: pages and findings written, then the close."""
+          cfg: Settings | None = None, titles: dict[str, str] | None = None,
+          fetched: list[str] | None = None, kind: str = "full") -> int:
+    """One crawl, recorded by the store's own code: pages and findings written, then the close.
+
+    ``fetched``: the pages this crawl fetched and checked (2xx HTML), the evidence for "fixed";
+    by default every page the site's findings were ever on, plus those of ``findings``.
+    """
     from flawless_spider.crawls import start_crawl
     from flawless_spider.items import FindingsBatch, Page
     from pipelines.store.pipeline import write_batch
     from pipelines.store.recorder import finish_crawl
 
-    crawl_id = start_crawl(db, site_id)
+    crawl_id = start_crawl(db, site_id, kind)
+    if fetched is None:
+        known = db.query("SELECT DISTINCT page_url FROM findings WHERE site_id = %s", (site_id,))
+        fetched = [r["page_url"] for r in known] + [f["page_url"] for f in findings]
+    titles = {**dict.fromkeys(fetched, ""), **(titles or {})}
     pages = [Page(url=url, final_url=url, status=200, site_id=site_id, crawl_id=crawl_id,
-                  title=title) for url, title in (titles or {}).items()]
+                  title=title, html="<p>page</p>", content_type="text/html")
+             for url, title in titles.items()]
     write_batch(db, pages, [FindingsBatch(site_id, crawl_id, findings, source="test")])
+    checked = ["link", "link:external", "spelling", "grammar"] if status != "failed" else []
     finish_crawl(db, site_id, crawl_id, status, None if status == "complete" else "stopped",
-                 {}, cfg or settings())
+                 {}, cfg or settings(), checked)
     return crawl_id
 
 

@@ -28,7 +28,7 @@ def test_counts_are_problems_not_page_occurrences(db):
 def test_send_after_a_crawl_does_not_say_none_is_due(serve, scrapy):
     srv = serve("basic")
     scrapy("sites", "add", srv.url, "--email", "owner@example.com")
-    scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")  # queues it
+    scrapy("crawl", "site", "-a", f"site={srv.url}", "-s", "LOG_LEVEL=WARNING")  # queues it
     sent = scrapy("digest", "--send").stdout
     assert "sent #1 to owner@example.com" in sent and "no new digest due" not in sent
     assert "nothing to send" in scrapy("digest", "--send").stdout

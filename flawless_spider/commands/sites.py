@@ -80,11 +80,12 @@ class Command(FlawlessCommand):
         if not rows:
             print("No sites yet. Add one with: scrapy sites add URL --email OWNER")
             return
-        header = ("ID", "SITE", "OWNER", "EVERY", "LANG", "LAST CRAWL", "OPEN")
+        header = ("ID", "SITE", "OWNER", "EVERY", "LANG", "LAST CRAWL", "PAGES", "OPEN")
         table = [header] + [
             (str(r["id"]), r["url"], r["owner_email"] or "-", r["schedule"], r["language"],
              f"{r['last_status']} {r['last_crawl_at']:%Y-%m-%d %H:%M}" if r["last_crawl_at"]
-             else (r["last_status"] or "never"), str(r["open_findings"]))
+             else (r["last_status"] or "never"),
+             "-" if r["last_pages"] is None else str(r["last_pages"]), str(r["open_findings"]))
             for r in rows
         ]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import Counter
@@ -54,9 +55,13 @@ class SiteSpider(Spider):
         self.seen: set[str] = set()
         self.disallowed: set[str] = set()
         self.budget_exhausted = False
+        self.left_out: dict[str, int] = {"budget": 0, "depth": 0, "trap": 0}
+        """URLs the crawl's limits kept it from fetching, by limit: such a crawl is incomplete."""
+        self._left_seen: set[str] = set()
         self.root_error: str | None = None
-        self.root_blocked: str = ""
-        """Why the address guard refused the start page (with the setting that allows it)."""
+        """Why the start page failed (``HTTP 503``, ``robots``, ``dns``, ...): the crawl failed."""
+        self.root_detail: str = ""
+        self._closing: asyncio.Future[None] | None = None
         self.finalizers: list[Finalizer] = []
         self._finalized = False
         self.crawl_delays: dict[str, float] = {}
@@ -69,13 +74,15 @@ class SiteSpider(Spider):
         spider.max_pages = settings.getint("FLAWLESS_MAX_PAGES")
         spider.max_crawl_delay = settings.getfloat("FLAWLESS_MAX_CRAWL_DELAY")
         spider.max_url_length = settings.getint("FLAWLESS_MAX_URL_LENGTH")
+        spider.depth_limit = settings.getint("DEPTH_LIMIT")
         spider.follow_sitemaps = settings.getbool("FLAWLESS_FOLLOW_SITEMAPS")
         db = Database.from_crawler(crawler)
         registry = SiteRegistry(db)
         spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
             spider.site_arg
         )
-        spider.crawl_id = start_crawl(db, spider.site.id)
+        # -a url= checks a page and what it leads to: never a digest, never the schedule.
+        spider.crawl_id = start_crawl(db, spider.site.id, "partial" if spider.url_arg else "full")
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
@@ -84,7 +91,12 @@ class SiteSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         root = self.url_arg and self.site.is_same_site(self.url_arg) and self.url_arg
-        request = self.page_request(root or self.site.url, depth=0)
+        root = root or self.site.url
+        if len(root) > self.max_url_length:
+            self.root_error = "too_long"
+            self.root_detail = f"{len(root)} characters, the limit is {self.max_url_length}"
+            return
+        request = self.page_request(root, depth=0)
         if request is not None:
             request.meta["flawless_root"] = True
             yield request
@@ -97,11 +109,15 @@ class SiteSpider(Spider):
         if (not url.startswith(("http://", "https://")) or len(url) > self.max_url_length
                 or not self.site.is_same_site(url)):
             return None
-        if looks_like_trap(url):
-            self.crawler.stats.inc_value("flawless/trap_skipped")
-            return None
         key = canonicalize_url(url, keep_fragments=False)
         if key in self.seen:
+            return None
+        if looks_like_trap(url):
+            self.crawler.stats.inc_value("flawless/trap_skipped")
+            self._leave("trap", key)
+            return None
+        if self.depth_limit and depth > self.depth_limit:
+            self._leave("depth", key)
             return None
         if len(self.seen) >= self.max_pages:
             if not self.budget_exhausted:
@@ -109,10 +125,27 @@ class SiteSpider(Spider):
                                self.max_pages)
                 self.crawler.stats.set_value("flawless/budget_exhausted", True)
             self.budget_exhausted = True
+            self._leave("budget", key)
             return None
         self.seen.add(key)
         meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
+
+    def _stop(self) -> None:
+        """The start page failed: the crawl is over (it will be recorded as failed)."""
+        if self._closing is None:
+            logger.warning("The start page failed (%s): stopping the crawl", self.root_error)
+            self._closing = asyncio.ensure_future(
+                self.crawler.engine.close_spider_async(reason="start_page_failed"))
+
+    def _leave(self, limit: str, key: str) -> None:
+        """Count a URL a limit kept out, once per URL (the set is capped; counts stay exact-ish)."""
+        if key in self._left_seen:
+            return
+        if len(self._left_seen) < 200_000:
+            self._left_seen.add(key)
+        self.left_out[limit] += 1
+        self.crawler.stats.set_value(f"flawless/left_out/{limit}", self.left_out[limit])
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed,
@@ -122,6 +155,13 @@ class SiteSpider(Spider):
 
     async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
         page = self.page_item(response)
+        if response.meta.get("flawless_root") and self.root_error is None and not (
+                self.site.is_same_site(response.url)):
+            self.root_error, self.root_detail = "offsite", response.url
+        if response.meta.get("flawless_root") and self.root_error:
+            self._stop()
+            yield page
+            return
         if page.html and self.site.is_same_site(response.url):
             result = extract(response.selector.root, response.url)
             page.title, page.lang, page.links, page.anchors = (
@@ -172,21 +212,27 @@ class SiteSpider(Spider):
         """A page that could not be fetched is a result too (unless robots.txt forbids it)."""
         request = failure.request
         error = classify_exception(failure)
+        root = request.meta.get("flawless_root")
         if error == "robots":
             self.disallowed.add(request.url)
+            if root:
+                self.root_error = "robots"
+                self._stop()
             return None
-        if isinstance(failure.value, IgnoreRequest) and error == "ignored":
+        if isinstance(failure.value, IgnoreRequest) and error == "ignored" and not root:
             return None
-        if request.meta.get("flawless_root"):
-            self.root_error = error
-            if error == "blocked":
-                self.root_blocked = failure.getErrorMessage()
         logger.info("Could not fetch %s: %s (%s)", request.url, error, failure.getErrorMessage())
-        return Page(
+        page = Page(
             url=request.url, final_url=request.url, status=None, site_id=self.site.id,
             crawl_id=self.crawl_id, depth=request.meta.get("depth", 0), error=error,
             referer=request.meta.get("flawless_referer", ""),
         )
+        if root:
+            self.root_error = error
+            if error == "blocked":
+                self.root_detail = failure.getErrorMessage()
+            self._stop()
+        return page
 
     # -- sitemaps -------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ A digest covers the changes since the site's last digest (``sites.last_digest_at
 - *open*: every other finding that is not fixed, as a short reminder.
 
 Findings are grouped the way an owner fixes them: broken links by target (with the pages that
-link to it), misspellings by word, grammar by rule. Everything in ``findings.data`` came from
+link to it), misspellings by word, grammar by rule and message (one problem each, as
+:func:`flawless_spider.findings.problem_key` defines it). Everything in ``findings.data`` came from
 somebody else's web page, so it is read defensively: wrong types and odd values become text,
 never an exception.
 """
@@ -20,6 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from flawless_spider.findings import problem_key, problems
 
 # How much of each list an e-mail shows; the rest is "and N more" (see ``scrapy report``).
 MAX_GROUPS = {"new": 10, "fixed": 5, "open": 5}
@@ -192,19 +195,10 @@ class Digest:
         return f"scrapy report {self.domain}"
 
 
-def _group_key(type: str, data: Mapping[str, Any], page_url: str) -> tuple[str, str]:
-    if type == "link":
-        return type, text(data.get("url"), 2000) or text(data.get("text"), 200)
-    if type == "spelling":
-        return type, text(data.get("word"), 100).casefold()
-    if type == "grammar":
-        return type, text(data.get("rule"), 100) or text(data.get("message"), 200)
-    return type, text(data.get("message"), 200) or page_url
-
-
 def _new_group(type: str, severity: str, data: Mapping[str, Any]) -> Group:
     if type == "link":
-        url = text(data.get("url"), 2000)
+        key = problem_key(type, dict(data))
+        url = text(key[1] or data.get("url"), 2000)
         return Group(type, severity, url or "(empty link)", url=url, problem=link_problem(data))
     if type == "spelling":
         return Group(
@@ -239,9 +233,9 @@ def _detail(type: str, data: Mapping[str, Any]) -> str:
 
 def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
     """Group finding rows (``type, severity, page_url, page_title, data``) into a capped section."""
-    groups: dict[tuple[str, str], Group] = {}
-    pages: dict[tuple[str, str], dict[str, Occurrence]] = {}
-    extra: dict[tuple[str, str], int] = {}
+    groups: dict[tuple[str, ...], Group] = {}
+    pages: dict[tuple[str, ...], dict[str, Occurrence]] = {}
+    extra: dict[tuple[str, ...], int] = {}
     for row in rows:
         type = text(row.get("type"), 30) or "other"
         severity = "error" if row.get("severity") == "error" else "warning"
@@ -249,7 +243,7 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
         if not isinstance(data, Mapping):
             data = {}
         page_url = text(row.get("page_url"), 2000)
-        key = _group_key(type, data, page_url)
+        key = problem_key(type, dict(data))
         group = groups.get(key)
         if group is None:
             group = groups[key] = _new_group(type, severity, data)
@@ -312,6 +306,25 @@ ORDER BY f.id
 """
 
 
+def sort_by_problem(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Rows into sections by their problem's state, so one problem shows in one section only.
+
+    A problem still present somewhere is not "fixed" (its fixed rows are left out); one that
+    is new somewhere is "new" (with its older pages too).
+    """
+    rows = [r for r in rows if r.get("type")]
+    state_of = problems({"type": r["type"], "state": r["state"],
+                         "data": dict(r["data"]) if isinstance(r.get("data"), Mapping) else {}}
+                        for r in rows)
+    by_state: dict[str, list[Mapping[str, Any]]] = {"new": [], "fixed": [], "open": []}
+    for row in rows:
+        data = dict(row["data"]) if isinstance(row.get("data"), Mapping) else {}
+        state = state_of[problem_key(row["type"], data)]
+        if state == "fixed" or row["state"] != "fixed":
+            by_state[state].append(row)
+    return by_state
+
+
 def build_digest(cur: Any, site_id: int, crawl_id: int) -> Digest | None:
     """Read the digest of ``site_id`` as of crawl ``crawl_id``; ``None`` if either is missing.
 
@@ -330,9 +343,7 @@ def build_digest(cur: Any, site_id: int, crawl_id: int) -> Digest | None:
         return None
     since = site["last_digest_at"]
     cur.execute(FINDINGS_SQL, {"site_id": site_id, "since": since})
-    by_state: dict[str, list[Mapping[str, Any]]] = {"new": [], "fixed": [], "open": []}
-    for row in cur.fetchall():
-        by_state[row["state"]].append(row)
+    by_state = sort_by_problem(cur.fetchall())
     return Digest(
         site_id=site["id"],
         domain=site["domain"],

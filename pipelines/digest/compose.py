@@ -155,7 +155,7 @@ SELECT s.id AS site_id, s.domain, c.id AS crawl_id
 FROM sites s
 JOIN LATERAL (
     SELECT id, status, finished_at FROM crawls
-    WHERE site_id = s.id AND finished_at IS NOT NULL
+    WHERE site_id = s.id AND finished_at IS NOT NULL AND kind = 'full'
     ORDER BY finished_at DESC, id DESC LIMIT 1
 ) c ON true
 WHERE c.status IN ('complete', 'incomplete')
@@ -163,14 +163,15 @@ WHERE c.status IN ('complete', 'incomplete')
   AND (s.last_digest_at IS NULL OR c.finished_at > s.last_digest_at)
   AND NOT EXISTS (
       SELECT 1 FROM outbox o
-      WHERE o.site_id = s.id AND (o.status IN ('queued', 'sending') OR o.crawl_id = c.id))
+      WHERE o.site_id = s.id AND o.kind = 'digest'
+        AND (o.status IN ('queued', 'sending') OR o.crawl_id = c.id))
   AND (%(site_id)s::integer IS NULL OR s.id = %(site_id)s)
 ORDER BY s.id
 """
 
 
 def due(cur: Any, site_id: int | None = None) -> list[dict[str, Any]]:
-    """Sites whose latest crawl finished after their last digest, with none queued.
+    """Sites whose latest full crawl finished after their last digest, with none queued.
 
     Normally the crawl's close queues the digest; this catches the rest (an owner added
     later, a digest that failed to render, a crawl closed by an older version).

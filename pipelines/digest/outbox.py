@@ -49,16 +49,20 @@ def enqueue(
     subject: str,
     message: bytes,
     html: str,
+    kind: str = "digest",
 ) -> int | None:
-    """Queue one message; ``None`` if this crawl's digest is already queued (or was sent)."""
+    """Queue one message; ``None`` if this crawl's message of that kind is already queued (or sent).
+
+    ``kind``: ``digest``, or an ``outage``/``recovered`` notice.
+    """
     cur.execute(
         """
-        INSERT INTO outbox (site_id, crawl_id, to_addr, subject, message, html)
-        VALUES (%s, %s, %s, %s, %s, %s)
-        ON CONFLICT (site_id, crawl_id) DO NOTHING
+        INSERT INTO outbox (site_id, crawl_id, to_addr, subject, message, html, kind)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (site_id, crawl_id, kind) DO NOTHING
         RETURNING id
         """,
-        (site_id, crawl_id, to_addr, subject, message, html),
+        (site_id, crawl_id, to_addr, subject, message, html, kind),
     )
     row = cur.fetchone()
     return None if row is None else row["id"]

@@ -74,9 +74,13 @@ _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 
 def render(digest: Digest, settings: Any = None, **extra: Any) -> tuple[str, str]:
     """Return ``(text, html)`` for ``digest``; ``extra`` goes into the template context."""
+    return render_template("digest", settings, digest=digest, **extra)
+
+
+def render_template(name: str, settings: Any = None, **context: Any) -> tuple[str, str]:
+    """Return ``(text, html)`` from ``NAME.txt`` and ``NAME.html`` (CSS inlined in the HTML)."""
     override = (settings.get("FLAWLESS_TEMPLATES_DIR") if settings is not None else "") or ""
     env = environment(str(override))
-    context = {"digest": digest, **extra}
-    plain = env.get_template("digest.txt").render(context)
-    html = _inliner.inline(env.get_template("digest.html").render(context))
+    plain = env.get_template(f"{name}.txt").render(context)
+    html = _inliner.inline(env.get_template(f"{name}.html").render(context))
     return plain, html

@@ -19,6 +19,7 @@ What is reported when (deterministic, whatever the page order):
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -306,7 +307,7 @@ class LanguageChecker:
     def finalize(self, suggestions: Callable[[str, str], list[str]] | None = None) -> list[dict]:
         """Held findings: unknown words that turned out not to be terms, and boilerplate."""
         suggest = suggestions or (lambda tag, word: [])
-        found: dict[tuple[str, str], dict] = {}
+        found: dict[tuple[str, str], dict] = {}  # (place, key) -> finding
         for h in self._likely:
             if self._is_term(h.word):
                 continue
@@ -339,9 +340,20 @@ class LanguageChecker:
                     items.append(self.spelling_finding(url, issue, result, position, fixes))
             for issue in result.grammar or ():
                 items.append(self.grammar_finding(url, issue, result, position))
+            # One problem wherever the crawl met the block first: identified by the block,
+            # shown on a representative page, listing every page it is on.
+            place = block_place(result.text, result.tag)
             for item in items:
+                item["place"] = place
                 item["pages"] = len(pages)
                 item["example_pages"] = pages[:5]
-                if (url, item["key"]) not in found:
-                    found[(url, item["key"])] = item
+                item["page_list"] = pages
+                if (place, item["key"]) not in found:
+                    found[(place, item["key"])] = item
         return sorted(found.values(), key=lambda f: (f["page_url"], f["type"], f["key"]))
+
+
+def block_place(text: str, tag: str | None) -> str:
+    """The identity of a site-wide text block (navigation, footer): ``block:<hash>``."""
+    digest = hashlib.sha256(f"{tag or ''}\x1f{normalise(text)}".encode()).hexdigest()[:20]
+    return f"block:{digest}"

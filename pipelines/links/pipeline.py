@@ -72,6 +72,8 @@ class LinkCheckPipeline:
         self.stylesheets: set[str] = set()
         self.tasks: dict[str, asyncio.Future[Any]] = {}
         self.out: list[dict[str, Any]] = []
+        self.checked_places: list[str] = []
+        """Internal stylesheets whose links were all checked (evidence for their findings)."""
         self._disallowed: tuple[int, set[str]] = (-1, set())
         self.active = False
 
@@ -256,7 +258,10 @@ class LinkCheckPipeline:
 
     def _decide(self, ref: Ref, result: Result) -> list[dict[str, Any]]:
         if result.skipped:
-            return []
+            # Not checked this time (budget, robots, an error): an open finding for this link
+            # stays open rather than being taken for fixed.
+            return [{**finding("link", ref.page_url, "error", f"{ref.element}:{ref.url}",
+                               url=ref.url), "unverified": True}]
         verdict = judge(result.status, result.error, result.reason, result.first_hop)
         if (ref.fragment and result.anchors is not None and result.status is not None
                 and result.status < 300 and (verdict is None or verdict.severity == "warning")
@@ -279,6 +284,8 @@ class LinkCheckPipeline:
             extra["final_status"] = result.status
         if verdict.error == "missing_fragment":
             extra["fragment"] = ref.fragment
+        if ref.url.startswith(("http://", "https://")) and not self.site.is_same_site(ref.url):
+            extra["external"] = True  # fixed only by a crawl that checked external links
         self.crawler.stats.inc_value(f"flawless/links/{verdict.severity}s")
         return finding(
             "link", ref.page_url, verdict.severity, key or f"{ref.element}:{ref.url}",
@@ -295,12 +302,18 @@ class LinkCheckPipeline:
             await self._finish()
         except Exception:
             logger.exception("Link checks could not be finished")
+        else:
+            # Evidence for "fixed": this crawl checked every link it met (external ones too?).
+            self.crawler.stats.set_value("flawless/checked/link", True)
+            if self.check_external:
+                self.crawler.stats.set_value("flawless/checked/link:external", True)
         findings, self.out = self.out, []
+        places, self.checked_places = self.checked_places, []
         self.crawler.stats.set_value("flawless/links/targets", len(self.results))
-        if not findings:
+        if not findings and not places:
             return []
         return [FindingsBatch(site_id=self.site.id, crawl_id=self.spider.crawl_id,
-                              findings=findings, source="links")]
+                              findings=findings, source="links", checked_places=places)]
 
     async def _finish(self) -> None:
         while True:
@@ -347,3 +360,4 @@ class LinkCheckPipeline:
                         position=line)
             self._add(link, url, url, self.out, external)
         self._start_external(external)
+        self.checked_places.append(url)

@@ -12,7 +12,7 @@ import psycopg2.extras
 from scrapy.crawler import Crawler
 
 from flawless_spider.db import Database
-from flawless_spider.findings import fingerprint
+from flawless_spider.findings import fingerprint, place
 from flawless_spider.items import FindingsBatch, Page
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 STORE_ERRORS = (psycopg2.DataError, psycopg2.errors.ProgramLimitExceeded, UnicodeEncodeError)
 
 PAGE_COLUMNS = ("crawl_id", "url", "final_url", "status", "error", "content_type",
-                "content_hash", "title", "depth", "size", "anchors")
+                "content_hash", "title", "depth", "size", "anchors", "checked")
 
 
 class StorePipeline:
@@ -101,23 +101,29 @@ def _text(value: str | None) -> str | None:
 
 
 def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> None:
-    """Upsert pages, findings and the crawl's finding links in one transaction."""
+    """Upsert pages, findings and the crawl's finding links in one transaction.
+
+    A finding marked ``unverified`` (its target could not be checked this time) creates
+    nothing: it only keeps an already open finding of that identity open in this crawl.
+    A site-wide finding's ``page_list`` replaces the pages it is known on (``finding_pages``).
+    """
     by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    kept: dict[tuple[int, int], set[str]] = {}
     page_rows: dict[tuple[int, str], tuple] = {}
     for page in pages:
         url = _text(page.url)
         page_rows[(page.crawl_id, url)] = (
             page.crawl_id, url, _text(page.final_url), page.status, _text(page.error),
             _text(page.content_type), page.content_hash, _text(page.title)[:1000], page.depth,
-            page.size, [_text(a) for a in page.anchors],
+            page.size, [_text(a) for a in page.anchors], page.evidence,
         )
-        bucket = by_crawl.setdefault((page.site_id, page.crawl_id), {})
-        for item in page.findings:
-            bucket.setdefault(fingerprint(page.site_id, item), item)
+        _sort(page.site_id, page.crawl_id, page.findings, by_crawl, kept)
     for batch in loose:
-        bucket = by_crawl.setdefault((batch.site_id, batch.crawl_id), {})
-        for item in batch.findings:
-            bucket.setdefault(fingerprint(batch.site_id, item), item)
+        _sort(batch.site_id, batch.crawl_id, batch.findings, by_crawl, kept)
+        for url in batch.checked_places:
+            url = _text(url)
+            page_rows.setdefault((batch.crawl_id, url), (
+                batch.crawl_id, url, url, 200, None, "text/css", "", "", 0, 0, [], True))
     with db.transaction() as cur:
         if page_rows:
             psycopg2.extras.execute_values(
@@ -132,22 +138,24 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
                 continue
             rows = [
                 (site_id, fp, item["type"], item["severity"], _text(item["page_url"]),
-                 _json(item), crawl_id, crawl_id)
+                 _text(place(item)), _json({k: v for k, v in item.items() if k != "page_list"}),
+                 crawl_id, crawl_id)
                 for fp, item in items.items()
             ]
             ids = psycopg2.extras.execute_values(
                 cur,
-                "INSERT INTO findings (site_id, fingerprint, type, severity, page_url, data,"
+                "INSERT INTO findings (site_id, fingerprint, type, severity, page_url, place, data,"
                 " first_crawl_id, last_crawl_id) VALUES %s"
                 " ON CONFLICT (site_id, fingerprint) DO UPDATE SET"
                 "  last_seen = now(), last_crawl_id = EXCLUDED.last_crawl_id,"
                 "  data = EXCLUDED.data, severity = EXCLUDED.severity,"
+                "  page_url = EXCLUDED.page_url,"
                 "  first_seen = CASE WHEN findings.fixed_at IS NULL THEN findings.first_seen"
                 "    ELSE now() END,"
                 "  first_crawl_id = CASE WHEN findings.fixed_at IS NULL"
                 "    THEN findings.first_crawl_id ELSE EXCLUDED.first_crawl_id END,"
                 "  fixed_at = NULL, fixed_crawl_id = NULL"
-                " RETURNING id",
+                " RETURNING id, fingerprint",
                 rows,
                 fetch=True,
             )
@@ -156,3 +164,31 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
                 "INSERT INTO crawl_findings (crawl_id, finding_id) VALUES %s ON CONFLICT DO NOTHING",
                 [(crawl_id, row["id"]) for row in ids],
             )
+            listed = {row["id"]: items[row["fingerprint"]]["page_list"] for row in ids
+                      if "page_list" in items[row["fingerprint"]]}
+            if listed:
+                cur.execute("DELETE FROM finding_pages WHERE finding_id = ANY(%s)", (list(listed),))
+                psycopg2.extras.execute_values(
+                    cur, "INSERT INTO finding_pages (finding_id, url) VALUES %s ON CONFLICT DO NOTHING",
+                    [(fid, _text(url)) for fid, urls in listed.items() for url in urls],
+                )
+        for (site_id, crawl_id), fingerprints in kept.items():
+            cur.execute(
+                "INSERT INTO crawl_findings (crawl_id, finding_id)"
+                " SELECT %s, id FROM findings WHERE site_id = %s AND fingerprint = ANY(%s)"
+                " AND fixed_at IS NULL ON CONFLICT DO NOTHING",
+                (crawl_id, site_id, sorted(fingerprints)),
+            )
+
+
+def _sort(site_id: int, crawl_id: int, findings: list[dict[str, Any]],
+          by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]],
+          kept: dict[tuple[int, int], set[str]]) -> None:
+    """File findings by crawl: real ones to upsert, unverified ones to keep open."""
+    bucket = by_crawl.setdefault((site_id, crawl_id), {})
+    for item in findings:
+        fp = fingerprint(site_id, item)
+        if item.get("unverified"):
+            kept.setdefault((site_id, crawl_id), set()).add(fp)
+        else:
+            bucket.setdefault(fp, item)

@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from flawless_spider.db import Database
-from pipelines.digest import queue_digest
+from pipelines.digest import outage, queue_digest
 
 logger = logging.getLogger(__name__)
 
@@ -51,26 +51,27 @@ class CrawlRecorder:
             return
         status, why = self.outcome(spider, reason)
         stats = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
+        checked = checked_kinds(stats) if status != "failed" else []
+        left = {k: v for k, v in getattr(spider, "left_out", {}).items() if v}
         db = Database.from_crawler(self.crawler)
         await db.run(finish_crawl, db, spider.site.id, crawl_id, status, why, stats,
-                     self.crawler.settings)
+                     self.crawler.settings, checked, left)
         log = logger.info if status == "complete" else logger.warning
         log("Crawl %d of %s: %s%s", crawl_id, spider.site.domain, status, f" ({why})" if why else "")
         db.close()
 
     def outcome(self, spider: Any, reason: str) -> tuple[str, str | None]:
-        blocked = getattr(spider, "root_blocked", "")
-        if spider.root_error == "blocked" and blocked:
-            return "failed", f"the start page was blocked: {blocked}"
-        if spider.root_error and not self.crawler.stats.get_value("flawless/pages_stored"):
-            return "failed", f"the start page could not be fetched ({spider.root_error})"
-        if spider.root_error and spider.root_error in ("dns", "refused", "timeout", "tls",
-                                                       "blocked", "network"):
-            return "failed", f"the start page could not be fetched ({spider.root_error})"
+        root_error = getattr(spider, "root_error", None)
+        if root_error:
+            return "failed", start_page_problem(root_error, getattr(spider, "root_detail", ""))
         if reason != "finished":
             return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
-        if spider.budget_exhausted:
-            return "incomplete", f"the page budget of {spider.max_pages} pages was reached"
+        left = getattr(spider, "left_out", {})
+        cuts = [LIMIT_REASONS[name].format(spider=spider, urls=_plural(left[name], "URL"),
+                                           more=_pages(left[name]).replace(" ", " more ", 1))
+                for name in LIMIT_REASONS if left.get(name)]
+        if cuts:
+            return "incomplete", "; ".join(cuts)
         if self.item_errors:
             return "incomplete", f"{_pages(self.item_errors)} could not be processed (see the log)"
         stats = self.crawler.stats.get_stats()
@@ -80,24 +81,106 @@ class CrawlRecorder:
         return "complete", None
 
 
+# Why a crawl stopped short of the site, with the number of pages (URLs) it left unfetched.
+LIMIT_REASONS = {
+    "budget": "the page budget of {spider.max_pages} pages was reached ({more} not fetched)",
+    "depth": "the depth limit of {spider.depth_limit} links was reached ({more} not fetched)",
+    "trap": "{urls} that looked like a crawler trap not fetched",
+}
+
+START_PAGE_PROBLEMS = {
+    "robots": "robots.txt does not allow crawling the start page",
+    "too_long": "the start URL is longer than FLAWLESS_MAX_URL_LENGTH",
+    "offsite": "the start page redirects to another site",
+    "blocked": "the start page was blocked",
+}
+NETWORK_WORDS = {
+    "dns": "host name not found",
+    "refused": "connection refused",
+    "timeout": "no answer in time",
+    "tls": "TLS or certificate error",
+}
+
+
+def start_page_problem(error: str, detail: str = "") -> str:
+    """Why a crawl failed, in words: ``the start page answered HTTP 503``."""
+    if error.startswith("HTTP "):
+        why = f"the start page answered {error}"
+    else:
+        why = START_PAGE_PROBLEMS.get(error) or (
+            f"the start page could not be fetched ({NETWORK_WORDS.get(error, error)})")
+    return f"{why}: {detail}" if detail else why
+
+
+def checked_kinds(stats: dict[str, Any]) -> list[str]:
+    """Finding kinds this crawl checked in full (``flawless/checked/*`` stats set by the stages)."""
+    prefix = "flawless/checked/"
+    return sorted(k[len(prefix):] for k, v in stats.items() if k.startswith(prefix) and v)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _pages(count: int) -> str:
-    return f"{count} page" if count == 1 else f"{count} pages"
+    return _plural(count, "page")
+
+
+# A finding is fixed only with evidence: this crawl fetched its place (2xx HTML of the site,
+# every stage checked it, or an address now serving the same document as a checked one), the
+# stage that finds its kind ran in full, and the finding is gone. A site-wide finding needs
+# every page it was on to be such evidence.
+FIX_SQL = """
+WITH evidence AS (
+    SELECT p.url FROM pages p
+    WHERE p.crawl_id = %(crawl)s AND (p.checked OR (p.canonical_url IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pages q WHERE q.crawl_id = %(crawl)s AND q.url = p.canonical_url
+        AND q.checked)))
+)
+UPDATE findings f SET fixed_at = now(), fixed_crawl_id = %(crawl)s
+WHERE f.site_id = %(site)s AND f.fixed_at IS NULL
+  AND f.type || CASE WHEN f.type = 'link' AND f.data->>'external' = 'true'
+                     THEN ':external' ELSE '' END = ANY(%(checked)s)
+  AND NOT EXISTS (SELECT 1 FROM crawl_findings cf
+                  WHERE cf.crawl_id = %(crawl)s AND cf.finding_id = f.id)
+  AND CASE WHEN f.place LIKE 'block:%%' THEN
+        EXISTS (SELECT 1 FROM finding_pages fp WHERE fp.finding_id = f.id)
+        AND NOT EXISTS (SELECT 1 FROM finding_pages fp WHERE fp.finding_id = f.id
+                        AND fp.url NOT IN (SELECT url FROM evidence))
+      ELSE f.page_url IN (SELECT url FROM evidence) END
+"""
+
+# "Pages" means the site's HTML pages fetched, not every link target or stylesheet.
+PAGES_SQL = """
+SELECT count(*) FROM pages WHERE crawl_id = %s AND status BETWEEN 200 AND 299
+  AND (content_type LIKE '%%html%%' OR (content_type = '' AND checked)) AND canonical_url IS NULL
+"""
 
 
 def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason: str | None,
-                 stats: dict[str, Any], settings: Any) -> None:
-    """Mark fixed findings (complete crawls only), close the record and queue the digest."""
+                 stats: dict[str, Any], settings: Any, checked: list[str] | tuple = (),
+                 left_out: dict[str, int] | None = None) -> None:
+    """Close the record: fix what has evidence, count outages, queue the digest or a notice.
+
+    A failed crawl changes no finding; a partial crawl (``-a url=``) never sends a digest and
+    never counts towards the schedule or an outage. All in one transaction.
+    """
     with db.transaction() as cur:
-        if status == "complete":
-            cur.execute(
-                "UPDATE findings f SET fixed_at = now(), fixed_crawl_id = %s"
-                " WHERE f.site_id = %s AND f.fixed_at IS NULL AND NOT EXISTS ("
-                "  SELECT 1 FROM crawl_findings cf WHERE cf.crawl_id = %s AND cf.finding_id = f.id)",
-                (crawl_id, site_id, crawl_id),
-            )
+        cur.execute("SELECT kind, status FROM crawls WHERE id = %s", (crawl_id,))
+        row = cur.fetchone()
+        kind = row["kind"] if row else "full"
+        if status != "failed" and checked:
+            cur.execute(FIX_SQL, {"crawl": crawl_id, "site": site_id, "checked": list(checked)})
+        cur.execute(PAGES_SQL, (crawl_id,))
+        pages = cur.fetchone()["count"]
         cur.execute(
             "UPDATE crawls SET status = %s, reason = %s, finished_at = now(), stats = %s,"
-            " pages = (SELECT count(*) FROM pages WHERE crawl_id = %s) WHERE id = %s",
-            (status, reason, json.dumps(stats), crawl_id, crawl_id),
+            " pages = %s, checked = %s, left_out = %s WHERE id = %s",
+            (status, reason, json.dumps(stats), pages, list(checked), json.dumps(left_out or {}),
+             crawl_id),
         )
-        queue_digest(cur, site_id, crawl_id, settings)
+        if kind != "full":
+            return
+        outage.record(cur, site_id, crawl_id, status, settings)
+        if status != "failed":
+            queue_digest(cur, site_id, crawl_id, settings)
