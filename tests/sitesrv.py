@@ -16,7 +16,9 @@ Special paths (besides the files under ROOT):
 - ``/__trap/...``: every path answers a page linking one level deeper (a crawler trap).
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
 ``--tls`` serves HTTPS with a throwaway self-signed certificate (clients must not verify it).
-A file ``ROOT/_headers.json`` may map paths to extra response headers. In text files,
+A file ``ROOT/_headers.json`` may map paths to extra response headers, and ``ROOT/_status.json``
+paths to a status to answer instead of the file (read on every request, so a test can take a
+page down between two crawls: ``{"/": 503}``). In text files,
 ``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
 """
 
@@ -144,6 +146,13 @@ class Handler(BaseHTTPRequestHandler):
             self._serve_file(path)
 
     def _serve_file(self, path: str) -> None:
+        override = self.root / "_status.json"
+        if override.is_file():
+            code = json.loads(override.read_text()).get(path)
+            if code:
+                self._send(int(code), f"<html><title>{code}</title><h1>{code}</h1></html>".encode(),
+                           headers={"Retry-After": "0"} if int(code) == 503 else None)
+                return
         target = (self.root / path.lstrip("/")).resolve()
         if self.root not in target.parents and target != self.root:
             self._send(404, b"<h1>Not found</h1>")

@@ -62,6 +62,8 @@ class SiteSpider(Spider):
         """Why the start page failed (``HTTP 503``, ``robots``, ``dns``, ...): the crawl failed."""
         self.root_detail: str = ""
         self._closing: asyncio.Future[None] | None = None
+        self.partial_start = False
+        """Started on a page other than the site's root: no sitemaps (only what it leads to)."""
         self.finalizers: list[Finalizer] = []
         self._finalized = False
         self.crawl_delays: dict[str, float] = {}
@@ -92,6 +94,7 @@ class SiteSpider(Spider):
     async def start(self) -> AsyncIterator[Request]:
         root = self.url_arg and self.site.is_same_site(self.url_arg) and self.url_arg
         root = root or self.site.url
+        self.partial_start = root != self.site.url
         if len(root) > self.max_url_length:
             self.root_error = "too_long"
             self.root_detail = f"{len(root)} characters, the limit is {self.max_url_length}"
@@ -100,7 +103,8 @@ class SiteSpider(Spider):
         if request is not None:
             request.meta["flawless_root"] = True
             yield request
-        if self.follow_sitemaps:
+        # A crawl from one page checks that page and what it leads to, not the whole sitemap.
+        if self.follow_sitemaps and root == self.site.url:
             sitemap = self.site.url.split("/", 3)
             yield self.sitemap_request("/".join(sitemap[:3]) + "/sitemap.xml", optional=True)
 
@@ -284,7 +288,7 @@ class SiteSpider(Spider):
             self.crawl_delays[host] = delay
             apply_crawl_delay(self.crawler, host, delay)
             logger.info("robots.txt asks for a Crawl-delay of %.1fs on %s", delay, host)
-        if self.follow_sitemaps:
+        if self.follow_sitemaps and not self.partial_start:
             for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
                 if self.site.is_same_site(url):
                     self.crawler.engine.crawl(self.sitemap_request(url))

@@ -105,7 +105,8 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
 
     A finding marked ``unverified`` (its target could not be checked this time) creates
     nothing: it only keeps an already open finding of that identity open in this crawl.
-    A site-wide finding's ``page_list`` replaces the pages it is known on (``finding_pages``).
+    A site-wide finding's ``page_list`` adds to the pages it is known on (``finding_pages``);
+    pages this crawl checked without it are taken off.
     """
     by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     kept: dict[tuple[int, int], set[str]] = {}
@@ -167,11 +168,17 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
             listed = {row["id"]: items[row["fingerprint"]]["page_list"] for row in ids
                       if "page_list" in items[row["fingerprint"]]}
             if listed:
-                cur.execute("DELETE FROM finding_pages WHERE finding_id = ANY(%s)", (list(listed),))
                 psycopg2.extras.execute_values(
                     cur, "INSERT INTO finding_pages (finding_id, url) VALUES %s ON CONFLICT DO NOTHING",
                     [(fid, _text(url)) for fid, urls in listed.items() for url in urls],
                 )
+                # Pages this crawl checked without the block no longer have it; pages it did
+                # not reach keep it (so a crawl of part of the site cannot take it for fixed).
+                for fid, urls in listed.items():
+                    cur.execute(
+                        "DELETE FROM finding_pages fp USING pages p WHERE fp.finding_id = %s"
+                        " AND p.crawl_id = %s AND p.url = fp.url AND p.checked"
+                        " AND NOT (fp.url = ANY(%s))", (fid, crawl_id, [_text(u) for u in urls]))
         for (site_id, crawl_id), fingerprints in kept.items():
             cur.execute(
                 "INSERT INTO crawl_findings (crawl_id, finding_id)"
