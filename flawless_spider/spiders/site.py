@@ -122,6 +122,7 @@ class SiteSpider(Spider):
 
     async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
         page = self.page_item(response)
+        self.seen.add(page.url)  # reached through a redirect: a link to it is no new page
         if page.html and self.site.is_same_site(response.url):
             result = extract(response.selector.root, response.url)
             page.title, page.lang, page.links, page.anchors = (
@@ -149,8 +150,11 @@ class SiteSpider(Spider):
             html = ""  # redirected off-site: we only check our owner's pages
         if response.meta.get("flawless_root") and response.status >= 400:
             self.root_error = f"HTTP {response.status}"
+        # A page is where its redirects ended (while they stay on the site), not where they began.
+        url = response.url if self.site.is_same_site(response.url) else request_url
         return Page(
-            url=request_url,
+            url=canonicalize_url(url, keep_fragments=False),
+            requested_url=request_url,
             final_url=response.url,
             status=response.status,
             site_id=self.site.id,
