@@ -32,9 +32,13 @@ URL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 SRCSET_TAGS = ("img", "source")
 # Elements whose targets are pages the spider crawls (the rest are resources).
 PAGE_ELEMENTS = frozenset({"a", "area", "iframe", "frame"})
+# ``<meta http-equiv="refresh" content="5; url=...">``: a link the browser follows by itself.
+REFRESH = ("meta", "refresh")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)(.*?)\1\s*\)""", re.IGNORECASE | re.DOTALL)
 CSS_IMPORT = re.compile(r"""@import\s+(['"])(.*?)\1""", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_HTML_SPACE = " \t\n\f\r"
+_REFRESH_URL = re.compile(r"url[ \t\n\f\r]*=[ \t\n\f\r]*", re.IGNORECASE)
 
 
 @dataclass
@@ -85,6 +89,31 @@ def srcset_urls(value: str) -> Iterator[str]:
             yield candidate.split()[0]
 
 
+def refresh_target(content: str) -> str:
+    """The URL of a meta refresh ``content`` (``5; url='/next'``), ``""`` when there is none.
+
+    Read as browsers do (the HTML standard's declarative refresh steps): a delay, then ``;`` or
+    ``,``, then the URL with or without ``url=`` (any case, spaces around ``=``), maybe quoted.
+    """
+    rest = content.lstrip(_HTML_SPACE)
+    delay = len(rest) - len(rest.lstrip("0123456789"))
+    if not delay and not rest.startswith("."):
+        return ""  # no delay: browsers ignore the whole value
+    rest = rest.lstrip("0123456789.")
+    if rest and rest[0] not in ";," + _HTML_SPACE:
+        return ""
+    rest = rest.lstrip(_HTML_SPACE)
+    if rest[:1] in (";", ","):
+        rest = rest[1:]
+    rest = rest.lstrip(_HTML_SPACE)
+    named = _REFRESH_URL.match(rest)
+    if named:
+        rest = rest[named.end():]
+    if rest[:1] in ("'", '"'):
+        rest = rest[1:].partition(rest[0])[0]
+    return rest.strip(_HTML_SPACE)
+
+
 def css_urls(css: str) -> Iterator[str]:
     """Every ``url(...)`` and ``@import "..."`` target in a stylesheet."""
     for match in CSS_URL.finditer(css):
@@ -131,6 +160,11 @@ def extract(root: etree._Element, page_url: str) -> Extracted:
                 url=absolute(base, raw), raw=raw, element=tag, attribute=attribute,
                 text=_link_text(element, tag), position=line, rel=element.get("rel", ""),
             ))
+        if tag == "meta" and (element.get("http-equiv") or "").strip().lower() == "refresh":
+            raw = refresh_target(element.get("content") or "")
+            if raw:
+                links.append(Link(url=absolute(base, raw), raw=raw, element="meta",
+                                  attribute="refresh", position=line))
         if tag in SRCSET_TAGS and element.get("srcset"):
             for raw in srcset_urls(element.get("srcset")):
                 links.append(Link(url=absolute(base, raw), raw=raw, element=tag,
@@ -163,4 +197,4 @@ def is_page_link(link: Link) -> bool:
     """True for links the spider follows as pages (``a``, ``area``, frames), not resources."""
     return (link.element in PAGE_ELEMENTS and link.attribute == "href") or (
         link.element in ("iframe", "frame") and link.attribute == "src"
-    )
+    ) or (link.element, link.attribute) == REFRESH

@@ -31,8 +31,10 @@ class Page:
     """One fetched URL of a site. Non-HTML responses carry only their status and headers."""
 
     url: str
-    """The URL as requested (canonical form used for de-duplication)."""
+    """The page's identity: its final URL after redirects within the site, canonicalised as the
+    spider de-duplicates (fragment dropped). Findings on the page are stored under it."""
     final_url: str
+    """The URL that answered, as the server gave it (off-site when a redirect left the site)."""
     status: int | None
     site_id: int
     crawl_id: int
@@ -54,6 +56,8 @@ class Page:
     """Error class when the page could not be fetched (``dns``, ``refused``, ``timeout``, ``tls``, ...)."""
     redirects: list[str] = field(default_factory=list)
     """Redirect chain, first hop first, when the request was redirected."""
+    requested_url: str = ""
+    """The URL as requested, before redirects (``url`` when empty)."""
     referer: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings added by the check pipelines; see ``flawless_spider.findings``."""
@@ -65,6 +69,9 @@ class Page:
         """Whether this fetch proves what is (not) on the page: 2xx HTML of the site, fully checked."""
         return bool(self.html) and self.status is not None and 200 <= self.status < 300 and (
             not self.check_failed)
+
+    def __post_init__(self) -> None:
+        self.requested_url = self.requested_url or self.url
 
 
 @dataclass

@@ -74,6 +74,8 @@ DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 DEPTH_LIMIT = 50
 REDIRECT_MAX_TIMES = 10
+# A meta refresh is no redirect: the page is parsed and checked, its target checked as a link.
+METAREFRESH_ENABLED = False
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]

@@ -159,6 +159,7 @@ class SiteSpider(Spider):
 
     async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
         page = self.page_item(response)
+        self.seen.add(page.url)  # reached through a redirect: a link to it is no new page
         if response.meta.get("flawless_root") and self.root_error is None and not (
                 self.site.is_same_site(response.url)):
             self.root_error, self.root_detail = "offsite", response.url
@@ -193,8 +194,11 @@ class SiteSpider(Spider):
             html = ""  # redirected off-site: we only check our owner's pages
         if response.meta.get("flawless_root") and response.status >= 400:
             self.root_error = f"HTTP {response.status}"
+        # A page is where its redirects ended (while they stay on the site), not where they began.
+        url = response.url if self.site.is_same_site(response.url) else request_url
         return Page(
-            url=request_url,
+            url=canonicalize_url(url, keep_fragments=False),
+            requested_url=request_url,
             final_url=response.url,
             status=response.status,
             site_id=self.site.id,

@@ -42,6 +42,7 @@ LINK_ERRORS = {
     "invalid_url": "invalid URL",
     "blocked": "blocked",
     "robots": "blocked by robots.txt",
+    "refresh_offsite": "refreshes to another site",
 }
 ELEMENTS = {
     "a": "link",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -21,7 +22,7 @@ from scrapy.http import Response
 from w3lib.url import safe_url_string
 
 from flawless_spider.db import Database
-from flawless_spider.extract import absolute
+from flawless_spider.extract import REFRESH, absolute
 from flawless_spider.findings import finding
 from flawless_spider.items import FindingsBatch, Link, Page
 from pipelines.links.cache import LinkCache
@@ -141,20 +142,22 @@ class LinkCheckPipeline:
             self.hints[target_key(request.url)] = (response.status, target)
 
     def _record(self, page: Page) -> None:
-        """A crawled page is the result of every link to it."""
-        chain: list[list[Any]] = []
-        if page.redirects:
-            for url in [page.url, *page.redirects[:-1]]:
-                chain.append([url, self.hints.get(target_key(url), (None,))[0]])
+        """A crawled page is the result of every link to it: with its redirect chain for links
+        to the URL that was requested, as a plain answer for links to where it ended."""
         reason = ""
         if page.status in (401, 403, 405, 406, 503, 999) and is_bot_wall(
                 page.status, page.headers, page.html[:65536].encode()):
             reason = "bot_wall"
-        result = Result(page.url, status=page.status, error=page.error,
-                        final_url=page.final_url if page.redirects else "", chain=chain,
-                        reason=reason, content_type=page.content_type,
+        answer = Result(page.final_url, status=page.status, error=page.error, reason=reason,
+                        content_type=page.content_type,
                         anchors=frozenset(page.anchors) if page.html else None)
-        for key in dict.fromkeys((target_key(page.url), target_key(page.final_url))):
+        results = {target_key(page.final_url): answer}
+        if page.redirects:
+            chain = [[url, self.hints.get(target_key(url), (None,))[0]]
+                     for url in [page.requested_url, *page.redirects[:-1]]]
+            results[target_key(page.requested_url)] = replace(
+                answer, url=page.requested_url, final_url=page.final_url, chain=chain)
+        for key, result in results.items():
             if key not in self.crawled:
                 self.crawled[key] = result
                 self._settle(key, result)
@@ -196,6 +199,9 @@ class LinkCheckPipeline:
         if is_insecure(link, shown_url):
             findings.append(self._finding(ref, Verdict("warning", "insecure"), None,
                                           key=f"insecure:{link.element}:{link.url}"))
+        if kind is Kind.EXTERNAL and (link.element, link.attribute) == REFRESH:
+            findings.append(self._finding(ref, Verdict("warning", "refresh_offsite"), None,
+                                          key=f"refresh_offsite:{link.url}"))
         if kind is Kind.EXTERNAL and not self.check_external:
             return
         if is_client_route(ref.fragment):
