@@ -61,6 +61,8 @@ class Page:
     referer: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings added by the check pipelines; see ``flawless_spider.findings``."""
+    canonical_url: str = ""
+    """The page this URL serves the same document as (``/index.html`` → ``/``), when folded."""
     check_failed: list[str] = field(default_factory=list)
     """Stages that failed on this page: it is then no evidence that its old findings are fixed."""
 

@@ -216,3 +216,27 @@ def test_the_owner_hears_once_about_an_outage_and_once_when_it_is_over(site, db)
     assert [m["kind"] for m in mails] == ["digest", "outage", "recovered"]  # nothing changed
     assert "after 3 failed crawls" in mails[2]["message"]
     assert not fixed_words(db)
+
+
+def test_index_html_is_the_same_page_as_its_folder(tmp_path, serve, scrapy, db):
+    root = write_site(tmp_path / "s", {
+        "index.html": page('<p>We recieve guests.</p><a href="/index.html">Home</a>'
+                           '<a href="/docs/">Docs</a><a href="/gone.html">Gone</a>'),
+        "docs/index.html": page('<p>Docs.</p><a href="/docs/index.html">Docs home</a>'),
+    })
+    server = serve(root)
+    scrapy("sites", "add", server.url, "--email", "owner@example.com")
+    scrapy("crawl", "site", "-a", f"site={server.url}", *FAST)
+    rows = db.query("SELECT page_url FROM findings")
+    assert rows and not [r for r in rows if r["page_url"].endswith("index.html")], rows
+    assert last_crawl(db)["pages"] == 2
+    folded = db.query("SELECT url, canonical_url FROM pages WHERE canonical_url IS NOT NULL"
+                      " ORDER BY url")
+    assert [(r["url"], r["canonical_url"]) for r in folded] == [
+        (f"{server.url}docs/index.html", f"{server.url}docs/"),
+        (f"{server.url}index.html", server.url)]
+    # Started from /index.html, the crawl finds the very same problems: nothing new, nothing fixed.
+    before = {r["fingerprint"] for r in db.query("SELECT fingerprint FROM findings")}
+    scrapy("crawl", "site", "-a", f"url={server.url}index.html", *FAST)
+    after = db.query("SELECT fingerprint, fixed_at FROM findings")
+    assert {r["fingerprint"] for r in after} == before and all(not r["fixed_at"] for r in after)

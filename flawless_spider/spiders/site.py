@@ -18,6 +18,7 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
+from flawless_spider.canonical import directory_of
 from flawless_spider.crawls import start_crawl
 from flawless_spider.db import Database
 from flawless_spider.errors import QuietNetworkErrors, classify_exception
@@ -173,6 +174,11 @@ class SiteSpider(Spider):
                 result.title, result.lang or page.lang, result.links, result.anchors,
             )
             depth = response.meta.get("depth", 0) + 1
+            folder = directory_of(page.url)
+            if folder:  # is /dir/index.html the page /dir/ is? Fetch both, whichever came first
+                request = self.page_request(folder, depth, referer=response.url)
+                if request is not None:
+                    yield request
             for link in result.links:
                 if is_page_link(link) and link.url.startswith(("http://", "https://")):
                     request = self.page_request(link.url, depth, referer=response.url)

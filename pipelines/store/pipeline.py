@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 from flawless_spider.db import Database
 from flawless_spider.findings import fingerprint, place
 from flawless_spider.items import FindingsBatch, Page
+from pipelines.store.fold import IndexFolder
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 STORE_ERRORS = (psycopg2.DataError, psycopg2.errors.ProgramLimitExceeded, UnicodeEncodeError)
 
 PAGE_COLUMNS = ("crawl_id", "url", "final_url", "status", "error", "content_type",
-                "content_hash", "title", "depth", "size", "anchors", "checked")
+                "content_hash", "title", "depth", "size", "anchors", "checked", "canonical_url")
 
 
 class StorePipeline:
@@ -33,6 +34,7 @@ class StorePipeline:
         self.batch_size = max(1, batch_size)
         self.pages: list[Page] = []
         self.loose: list[FindingsBatch] = []
+        self.folder = IndexFolder()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -41,9 +43,12 @@ class StorePipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Page):
-            self.pages.append(item)
+            if not self.folder.take(item):
+                self.pages.append(item)
         elif isinstance(item, FindingsBatch):
-            self.loose.append(item)
+            if not self.folder.done:  # the first end-of-crawl batch: every page is in
+                self.pages.extend(self.folder.release())
+            self.loose.append(self.folder.remap(item))
         else:
             return item
         if len(self.pages) + len(self.loose) >= self.batch_size:
@@ -68,6 +73,7 @@ class StorePipeline:
         self.crawler.stats.inc_value("flawless/pages_stored", len(pages))
 
     async def close_spider(self) -> None:
+        self.pages.extend(self.folder.release())
         await self.flush()
 
 
@@ -116,7 +122,8 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
         page_rows[(page.crawl_id, url)] = (
             page.crawl_id, url, _text(page.final_url), page.status, _text(page.error),
             _text(page.content_type), page.content_hash, _text(page.title)[:1000], page.depth,
-            page.size, [_text(a) for a in page.anchors], page.evidence,
+            page.size, [_text(a) for a in page.anchors], page.evidence and not page.canonical_url,
+            page.canonical_url or None,
         )
         _sort(page.site_id, page.crawl_id, page.findings, by_crawl, kept)
     for batch in loose:
@@ -124,7 +131,7 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
         for url in batch.checked_places:
             url = _text(url)
             page_rows.setdefault((batch.crawl_id, url), (
-                batch.crawl_id, url, url, 200, None, "text/css", "", "", 0, 0, [], True))
+                batch.crawl_id, url, url, 200, None, "text/css", "", "", 0, 0, [], True, None))
     with db.transaction() as cur:
         if page_rows:
             psycopg2.extras.execute_values(
