@@ -61,6 +61,8 @@ class Page:
     referer: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
     """Findings added by the check pipelines; see ``flawless_spider.findings``."""
+    declared_canonical: str = ""
+    """The page's ``rel=canonical``, when it names another page of the site."""
     canonical_url: str = ""
     """The page this URL serves the same document as (``/index.html`` → ``/``), when folded."""
     check_failed: list[str] = field(default_factory=list)

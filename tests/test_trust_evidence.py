@@ -240,3 +240,27 @@ def test_index_html_is_the_same_page_as_its_folder(tmp_path, serve, scrapy, db):
     scrapy("crawl", "site", "-a", f"url={server.url}index.html", *FAST)
     after = db.query("SELECT fingerprint, fixed_at FROM findings")
     assert {r["fingerprint"] for r in after} == before and all(not r["fixed_at"] for r in after)
+
+
+def test_rel_canonical_folds_the_same_document_but_never_hides_a_different_one(tmp_path, serve,
+                                                                                scrapy, db):
+    def doc(canonical: str, text: str) -> str:
+        return (f'<!doctype html><html lang=en><head><title>T</title><link rel="canonical" '
+                f'href="{canonical}"></head><body><p>{text}</p><a href="/a.html?ref=nav">a</a>'
+                f'<a href="/b.html">b</a></body></html>')
+
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "index.html").write_text(doc("/", "Home."))
+    (root / "a.html").write_text(doc("/a.html", "We recieve guests."))
+    # A wrong canonical (a different page naming the home page) must not hide "seperate".
+    (root / "b.html").write_text(doc("/", "We bake seperate loaves."))
+    (root / "robots.txt").write_text("User-agent: *\nDisallow:\n")
+    server = serve(root)
+    scrapy("crawl", "site", "-a", f"url={server.url}", *FAST)
+    rows = db.query("SELECT page_url, data->>'word' AS word FROM findings WHERE type = 'spelling'")
+    assert sorted((r["word"], r["page_url"].removeprefix(server.url)) for r in rows) == [
+        ("recieve", "a.html"), ("seperate", "b.html")]
+    folded = db.query("SELECT url, canonical_url FROM pages WHERE canonical_url IS NOT NULL")
+    assert [(r["url"].removeprefix(server.url), r["canonical_url"].removeprefix(server.url))
+            for r in folded] == [("a.html?ref=nav", "a.html")]

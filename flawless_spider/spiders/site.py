@@ -174,9 +174,12 @@ class SiteSpider(Spider):
                 result.title, result.lang or page.lang, result.links, result.anchors,
             )
             depth = response.meta.get("depth", 0) + 1
-            folder = directory_of(page.url)
-            if folder:  # is /dir/index.html the page /dir/ is? Fetch both, whichever came first
-                request = self.page_request(folder, depth, referer=response.url)
+            page.declared_canonical = self.canonical_of(result.links)
+            other = directory_of(page.url) or page.declared_canonical
+            if other and other != page.url:
+                # Is /dir/index.html (or this rel=canonical) the same page? Fetch both, so the
+                # answer does not depend on which one the crawl met first.
+                request = self.page_request(other, depth, referer=response.url)
                 if request is not None:
                     yield request
             for link in result.links:
@@ -185,6 +188,15 @@ class SiteSpider(Spider):
                     if request is not None:
                         yield request
         yield page
+
+    def canonical_of(self, links: list[Any]) -> str:
+        """The page's ``<link rel=canonical>`` when it is on this site, canonicalised, else ``""``."""
+        for link in links:
+            if link.element == "link" and "canonical" in link.rel.lower().split():
+                if link.url.startswith(("http://", "https://")) and self.site.is_same_site(link.url):
+                    return canonicalize_url(link.url, keep_fragments=False)
+                return ""
+        return ""
 
     def page_item(self, response: Response) -> Page:
         request_url = response.meta.get("redirect_urls", [response.request.url])[0]

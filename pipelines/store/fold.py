@@ -1,9 +1,11 @@
-"""``/dir/index.html`` folded into ``/dir/`` when both serve the same document: one page, not two.
+"""Two addresses of one document are one page: ``/dir/index.html`` folds into ``/dir/``, and a page
+whose ``rel=canonical`` names another page of the site folds into it, when both serve the same
+document (a wrong canonical on a different page never hides that page's findings).
 
-Which of the two addresses a crawl meets first depends on where it started, so the choice must
-not: the directory form always wins. Index pages are held until every page is in (the first
+Which address a crawl meets first depends on where it started, so the choice must not: the
+directory or canonical form always wins. Candidates are held until every page is in (the first
 end-of-crawl batch), then either folded (stored with ``canonical_url``, their findings dropped as
-duplicates of the directory page's) or stored as pages of their own.
+duplicates of the canonical page's) or stored as pages of their own.
 """
 
 from __future__ import annotations
@@ -12,21 +14,28 @@ from flawless_spider.canonical import directory_of
 from flawless_spider.items import FindingsBatch, Page
 
 
+def candidate(page: Page) -> str | None:
+    """The address ``page`` may be another form of: its directory, or its ``rel=canonical``."""
+    return directory_of(page.url) or (page.declared_canonical
+                                      if page.declared_canonical != page.url else None)
+
+
 class IndexFolder:
-    """Holds index-file pages until the directory pages are known, then folds or releases them."""
+    """Holds pages that may be another address of a page until all are in, then folds them."""
 
     def __init__(self) -> None:
         self.held: list[Page] = []
-        self.directories: dict[str, str] = {}
-        """Directory URL → content hash of its 2xx HTML answer."""
+        self.hashes: dict[str, str] = {}
+        """URL → content hash of every 2xx HTML page of the crawl (16 hex digits)."""
         self.folded: dict[str, str] = {}
         self.done = False
 
     def take(self, page: Page) -> bool:
-        """True when ``page`` is held back (an index file whose directory may be the same page)."""
-        if page.url.endswith("/") and page.evidence:
-            self.directories[page.url] = page.content_hash
-        if self.done or not page.evidence or directory_of(page.url) is None:
+        """True when ``page`` is held back (it may be another address of a page of the site)."""
+        if not page.evidence:
+            return False
+        self.hashes[page.url] = page.content_hash[:16]
+        if self.done or candidate(page) is None:
             return False
         self.held.append(page)
         return True
@@ -36,11 +45,11 @@ class IndexFolder:
         self.done = True
         pages, self.held = self.held, []
         for page in pages:
-            directory = directory_of(page.url)
-            if directory and self.directories.get(directory) == page.content_hash:
-                self.folded[page.url] = directory
-                page.canonical_url = directory
-                page.findings = []  # the directory page has the very same ones
+            target = candidate(page)
+            if target and self.hashes.get(target) == page.content_hash[:16]:
+                self.folded[page.url] = target
+                page.canonical_url = target
+                page.findings = []  # the canonical page has the very same ones
         return pages
 
     def remap(self, batch: FindingsBatch) -> FindingsBatch:
