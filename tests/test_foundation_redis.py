@@ -42,7 +42,7 @@ class Monitor:
     def __init__(self, url: str):
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_timeout=None)  # a quiet spell is no error
         self.commands: list[list[str]] = []
         """Each command's name and first argument (its key)."""
         self._ready = threading.Event()
