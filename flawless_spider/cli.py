@@ -9,6 +9,7 @@ from typing import Any
 
 from scrapy.commands import ScrapyCommand, ScrapyHelpFormatter
 
+from flawless_spider.config import validate_or_exit
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 
@@ -45,6 +46,7 @@ class FlawlessCommand(ScrapyCommand):
         # The project's LOG_LEVEL suits crawls; commands print results, so only warnings show.
         if not getattr(opts, "loglevel", None) and not getattr(opts, "verbose", False):
             self.settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
+        validate_or_exit(self.settings)  # before anything is read or written
 
     @property
     def db(self) -> Database:

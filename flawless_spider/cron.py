@@ -15,8 +15,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 
+from flawless_spider.config import fail, validate_or_exit
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 
@@ -30,20 +32,30 @@ SLACK = timedelta(minutes=10)
 _LOCK_BASE = 0x466C0000
 
 
-def due_sites(db: Database) -> list[dict]:
-    """Owned sites whose latest crawl started longer ago than their schedule (or never ran)."""
+def due_sites(db: Database, site_id: int | None = None) -> list[dict]:
+    """Owned sites whose latest crawl started longer ago than their schedule (or never ran).
+
+    With ``site_id``, the same question for that one site: ``[site]`` if due, else ``[]``
+    (asked again once its lock is held, as another cron run may just have crawled it).
+    """
     rows = db.query(
         "SELECT s.id, s.domain, s.schedule, max(c.started_at) AS last_started,"
         " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id"
         " WHERE s.owner_email IS NOT NULL"  # ad-hoc crawls (-a url=) are not scheduled
-        " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id"
+        "   AND (%(site)s::integer IS NULL OR s.id = %(site)s)"
+        " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id",
+        {"site": site_id},
     )
     return [r for r in rows if r["last_started"] is None
             or r["now"] - r["last_started"] >= INTERVALS[r["schedule"]] - SLACK]
 
 
 def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
-    """Crawl one site in a child process while holding its lock; None if another run holds it."""
+    """Crawl one site in a child process while holding its lock.
+
+    None when another run holds the lock, or crawled the site between our due query and the
+    lock (so two overlapping cron runs crawl each due site once).
+    """
     conn = db.connection()
     with conn.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_BASE + site["id"],))
@@ -53,6 +65,9 @@ def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
         logger.info("%s is being crawled by another run; skipping", site["domain"])
         return None
     try:
+        if not due_sites(db, site["id"]):
+            logger.info("%s was crawled by another run meanwhile; skipping", site["domain"])
+            return None
         logger.info("Crawling %s (%s)", site["domain"], site["schedule"])
         command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site['id']}", *extra]
         return subprocess.call(command, cwd=PROJECT_DIR, env=os.environ.copy())
@@ -60,6 +75,18 @@ def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_BASE + site["id"],))
         conn.commit()
+
+
+def crawl_settings(pairs: list[str]) -> Settings:
+    """The project's settings with the ``-s NAME=VALUE`` pairs given to cron applied, validated."""
+    settings = get_project_settings()
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"-s takes NAME=VALUE, not {pair!r}")
+        settings.set(name.strip(), value, priority="cmdline")
+    validate_or_exit(settings)
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
     os.chdir(PROJECT_DIR)
-    db = Database.from_settings(get_project_settings())
+    db = Database.from_settings(crawl_settings(args.set))
     try:
         sites = due_sites(db)
         if args.dry_run:

@@ -84,7 +84,9 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no control port on machines that crawl the web
 HTTPERROR_ALLOW_ALL = True  # a 404 page is a result, not an error
 REFERER_ENABLED = True
-DNS_TIMEOUT = 20
+# Resolves IPv6 as well as IPv4 (and IPv6 literals such as http://[::1]:8080/); the default one is
+# IPv4-only. It has no DNS_TIMEOUT of its own: DOWNLOAD_TIMEOUT bounds the lookup with the request.
+TWISTED_DNS_RESOLVER = "scrapy.resolver.CachingHostnameResolver"
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

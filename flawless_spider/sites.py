@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -60,7 +62,12 @@ class Site:
 
 
 def normalize_root(url: str) -> str:
-    """Validate a site URL given by a person and return its root (``scheme://host[:port]/``)."""
+    """Validate a site URL given by a person and return its root (``scheme://host[:port]/``).
+
+    IP hosts are written the standard way: ``http://[::1]:8080/`` keeps its brackets and
+    ``http://2130706433/`` (a number for 127.0.0.1, as browsers read it) becomes
+    ``http://127.0.0.1/``.
+    """
     url = (url or "").strip()
     if not url:
         raise SiteError("a site URL is required, for example https://example.com/")
@@ -72,7 +79,8 @@ def normalize_root(url: str) -> str:
         port = parts.port
     except ValueError as exc:
         raise SiteError(f"not a valid URL: {url!r} ({exc})") from None
-    if bare and parts.hostname and "." not in parts.hostname and port is None:
+    if (bare and parts.hostname and "." not in parts.hostname and ":" not in parts.hostname
+            and port is None):
         # "example" is more likely a typo than an intranet host; those can be given in full.
         raise SiteError(f"not a valid URL: {url[8:]!r} (give a full address such as "
                         "https://example.com/)")
@@ -82,12 +90,92 @@ def normalize_root(url: str) -> str:
         raise SiteError(f"not a valid URL (no host name): {url!r}")
     if parts.username or parts.password:
         raise SiteError("site URLs must not contain a user name or password")
-    host = parts.hostname.encode("idna").decode("ascii") if not parts.hostname.isascii() else (
-        parts.hostname
-    )
+    host = canonical_host(parts.hostname, url)
     netloc = host if port is None else f"{host}:{port}"
     path = parts.path or "/"
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def canonical_host(host: str, url: str = "") -> str:
+    """``host`` (as ``urlsplit().hostname`` gives it) the way Flawless stores and compares it.
+
+    Lowercase ASCII (IDNA); IPv6 addresses compressed and in brackets (``[::1]``); IPv4
+    addresses in dotted-quad form, including the numeric spellings a URL parser accepts
+    (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``). :class:`SiteError` if malformed.
+    """
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SiteError(f"not a valid URL (bad IPv6 address {host!r}): {url or host!r}") from None
+        if address.scope_id:
+            raise SiteError(f"IPv6 zone ids ({host!r}) cannot be used in a site URL")
+        return f"[{address.compressed}]"
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise SiteError(f"not a valid URL (bad host name {host!r}): {url or host!r}") from None
+    labels = host.rstrip(".").split(".")
+    if _IPV4_PART.fullmatch(labels[-1]):  # a name ending in a number is an IPv4 address
+        address = _ipv4(labels)
+        if address is None:
+            raise SiteError(f"not a valid URL (bad IPv4 address {host!r}): {url or host!r}")
+        return address
+    return host
+
+
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")
+
+
+def _ipv4(labels: list[str]) -> str | None:
+    """The WHATWG URL standard's IPv4 parser: 1-4 decimal, octal (0...) or hex (0x...) parts."""
+    if len(labels) > 4:
+        return None
+    numbers = []
+    for label in labels:
+        if not _IPV4_PART.fullmatch(label):
+            return None
+        if label[:2].lower() == "0x":
+            numbers.append(int(label[2:] or "0", 16))
+        elif len(label) > 1 and label.startswith("0"):
+            try:
+                numbers.append(int(label, 8))
+            except ValueError:
+                return None
+        else:
+            numbers.append(int(label))
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = sum(n << (8 * (3 - i)) for i, n in enumerate(head)) + last
+    return str(ipaddress.IPv4Address(value))
+
+
+def check_crawlable(root: str, settings: Any) -> str | None:
+    """Refuse (:class:`SiteError`) a site URL the crawl would refuse; a warning, or None.
+
+    Too long for ``FLAWLESS_MAX_URL_LENGTH``; a host that is, or resolves to, a non-public
+    address (the address guard's own test) unless ``FLAWLESS_ALLOW_PRIVATE_NETWORKS``.
+    A name that does not resolve now is a warning: the site may not be online yet.
+    """
+    from flawless_spider.middlewares.addressguard import host_problem
+
+    limit = settings.getint("FLAWLESS_MAX_URL_LENGTH")
+    if len(root) > limit:
+        raise SiteError(f"the site URL is {len(root)} characters long; crawls fetch URLs of at"
+                        f" most {limit} characters (FLAWLESS_MAX_URL_LENGTH)")
+    if settings.getbool("FLAWLESS_ALLOW_PRIVATE_NETWORKS"):
+        return None
+    parts = urlsplit(root)
+    host = parts.hostname or ""
+    try:
+        problem = host_problem(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except OSError as exc:
+        return f"{host} does not resolve now ({exc}); crawls will fail until it does"
+    if problem:
+        raise SiteError(f"{root} cannot be crawled: {problem}")
+    return None
 
 
 def normalize_language(tag: str) -> str:
@@ -100,7 +188,14 @@ def normalize_language(tag: str) -> str:
 
 
 def site_domain(url: str) -> str:
-    """The site's identity: lowercase host without ``www.``, plus the port when one is given."""
+    """The site's identity: lowercase host without ``www.``, plus the port when one is given.
+
+    IP hosts are in their standard form (``[::1]:8080``, ``127.0.0.1``), so every spelling
+    of one address is one site.
+    """
+    if "://" not in url and ":" in url and "[" not in url:
+        with contextlib.suppress(ValueError):
+            url = f"[{ipaddress.IPv6Address(url).compressed}]"  # "::1" for "[::1]"
     try:
         parts = urlsplit(url if "://" in url else "https://" + url)
         port = parts.port
@@ -109,6 +204,7 @@ def site_domain(url: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise SiteError(f"not a valid URL (no host name): {url!r}")
+    host = canonical_host(host, url)
     if host.startswith("www."):
         host = host[4:]
     return host if port is None else f"{host}:{port}"

@@ -87,7 +87,8 @@ class SiteServer:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., SiteServer]]:
-    """Start fixture HTTP servers: ``serve(folder, host="127.0.0.1")``; stopped after the test."""
+    """Start fixture HTTP servers: ``serve(folder, host="127.0.0.1")`` (or ``"::1"``); stopped
+    after the test."""
     started: list[subprocess.Popen] = []
 
     def start(root: Path | str, host: str = "127.0.0.1") -> SiteServer:
@@ -101,7 +102,8 @@ def serve() -> Iterator[Callable[..., SiteServer]]:
         )
         started.append(proc)
         port = int(proc.stdout.readline())
-        return SiteServer(f"http://{host}:{port}/", proc)
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return SiteServer(f"http://{netloc}/", proc)
 
     yield start
     for proc in started:

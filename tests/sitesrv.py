@@ -1,9 +1,8 @@
 """A small HTTP server for tests: serves a folder, plus the odd behaviours a crawler meets.
 
-Run as ``python tests/sitesrv.py ROOT --host 127.0.0.1``; it prints its port on the first line
-of stdout. ``GET /__log`` returns every request seen so far (method, path, user agent, monotonic time)
-as JSON
-and ``POST /__reset`` clears it; neither is logged.
+Run as ``python tests/sitesrv.py ROOT --host 127.0.0.1`` (or ``--host ::1``); it prints its port
+on the first line of stdout. ``GET /__log`` returns every request seen so far (method, path,
+user agent, monotonic time) as JSON and ``POST /__reset`` clears it; neither is logged.
 
 Special paths (besides the files under ROOT):
 
@@ -28,6 +27,7 @@ import argparse
 import contextlib
 import json
 import mimetypes
+import socket
 import ssl
 import sys
 import tempfile
@@ -213,6 +213,8 @@ def main() -> None:
     parser.add_argument("--tls", action="store_true", help="serve HTTPS (self-signed)")
     args = parser.parse_args()
     Handler.root = args.root.resolve()
+    if ":" in args.host:  # an IPv6 address such as ::1
+        ThreadingHTTPServer.address_family = socket.AF_INET6
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     if args.tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

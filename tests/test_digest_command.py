@@ -79,8 +79,11 @@ def test_smtp_down_exits_nonzero_and_keeps_the_queue(db, scrapy):
         (["--site", "nosuch.example"], {}, 1, "no such site"),
         (["--send", "--dry-run"], {}, 2, "not allowed with argument"),
         (["extra"], {}, 2, "unexpected argument"),
-        (["--send"], {"SMTP_URL": "http://mail.example"}, 1, "SMTP_URL must look like"),
-        (["--dry-run"], {"FLAWLESS_MAIL_FROM": "a@b.example, c@d.example"}, 1, "exactly one"),
+        # Bad settings are usage errors, caught before anything runs (flawless_spider/config.py).
+        (["--send"], {"SMTP_URL": "http://mail.example"}, 2, "SMTP_URL must be empty or a URL"
+         " like smtp://user:pass@host:port or smtps://..., not 'http://mail.example'"),
+        (["--dry-run"], {"FLAWLESS_MAIL_FROM": "a@b.example, c@d.example"}, 2,
+         "FLAWLESS_MAIL_FROM must be one e-mail address"),
     ],
 )
 def test_user_mistakes_are_clear(db, scrapy, args, env, code, message):

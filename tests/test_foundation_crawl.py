@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import subprocess
 from collections import Counter
-from pathlib import Path
 
-from tests.conftest import SITES
+import pytest
+
+from tests.conftest import PROJECT, PYTHON, SITES
 
 
 def crawl_rows(db, site_id=None):
@@ -145,9 +148,27 @@ def test_www_and_bare_domain_are_one_site():
     assert not site.is_same_site("https://evil.test/?next=//example.com/")
 
 
-def test_state_dir_default_is_ignored_by_git():
-    root = Path(__file__).resolve().parents[1]
-    assert "state/" in (root / ".gitignore").read_text().split()
+def test_local_state_is_written_where_git_ignores_it():
+    """By default the embedded database and the outbox (owners' e-mail) live in the checkout:
+    ``git add -A`` must not pick them up, wherever the code puts them."""
+    if subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=PROJECT,
+                      capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FLAWLESS_STATE_DIR", "FLAWLESS_OUTBOX_DIR", "DATABASE_URL")}
+    where = subprocess.run(
+        [PYTHON, "-c", "from scrapy.utils.project import get_project_settings\n"
+         "from flawless_spider.db import state_dir\n"
+         "from pipelines.digest.send import outbox_folder\n"
+         "settings = get_project_settings()\n"
+         "print(state_dir(settings) / 'postgres' / 'PG_VERSION')\n"
+         "print(outbox_folder(settings) / '1-example.com.eml')"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert len(where) == 2 and all(path.startswith(str(PROJECT) + os.sep) for path in where)
+    for path in where:
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=PROJECT)
+        assert ignored.returncode == 0, f"{path} would be committed"
 
 
 def test_crawler_traps_are_not_followed_forever(serve, scrapy, tmp_path, db):

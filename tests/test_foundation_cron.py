@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from tests.conftest import PROJECT
+from tests.crawlkit import FAST_LINKS, make_site
 
 
 def cron(env, *args):
@@ -52,3 +53,20 @@ def test_a_site_locked_by_another_run_is_skipped(serve, scrapy, scrapy_env, db_u
         assert db.query("SELECT id FROM crawls") == []
     finally:
         holder.close()
+
+
+def test_two_overlapping_runs_crawl_each_due_site_once(serve, scrapy, scrapy_env, db, tmp_path):
+    # The first site is slow, so while one run crawls it the other crawls the rest; a run that
+    # decided due-ness before the lock would then crawl those again once it gets to them.
+    slow = make_site(tmp_path / "slow", '<a href="/__slow/3">slow page</a>')
+    servers = [serve(slow), serve("basic"), serve("basic")]
+    for srv in servers:
+        scrapy("sites", "add", srv.url, "--email", "owner@example.com")
+    command = [sys.executable, "-m", "flawless_spider.cron", "--no-digest", *FAST_LINKS]
+    runs = [subprocess.Popen(command, cwd=PROJECT, env=scrapy_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    crawls = db.query("SELECT site_id, status FROM crawls ORDER BY site_id")
+    assert crawls == [{"site_id": i, "status": "complete"} for i in (1, 2, 3)], outputs
+    assert sum(srv.paths().count("/") for srv in servers) == 3

@@ -9,6 +9,7 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from flawless_spider.cli import use_help_formatter
+from flawless_spider.config import validate_or_exit
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 from flawless_spider.sites import SiteError, SiteRegistry, normalize_root
@@ -33,6 +34,7 @@ class Command(ScrapyCrawlCommand):
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         # Checked here, before Scrapy starts logging, so a mistake is one line, not a banner.
         super().process_options(args, opts)
+        validate_or_exit(self.settings)  # a bad -s would otherwise fail mid-crawl
         if not args:
             raise UsageError()  # Scrapy's own answer, the help, but without the start-up log
         if len(args) == 1:

@@ -8,7 +8,13 @@ import sys
 from scrapy.exceptions import UsageError
 
 from flawless_spider.cli import FlawlessCommand
-from flawless_spider.sites import SCHEDULES, SiteError, SiteRegistry
+from flawless_spider.sites import (
+    SCHEDULES,
+    SiteError,
+    SiteRegistry,
+    check_crawlable,
+    normalize_root,
+)
 from pipelines.digest.addresses import validate_email
 
 
@@ -58,6 +64,7 @@ class Command(FlawlessCommand):
             raise UsageError("--email OWNER is required: digests are sent to the site's owner")
         try:
             email = validate_email(opts.email) if opts.email else None
+            warning = check_crawlable(normalize_root(rest[0]), self.settings)
             site, created = SiteRegistry(self.db).add(rest[0], email, opts.every, opts.language)
         except (SiteError, ValueError) as exc:
             self.fail(str(exc))
@@ -65,6 +72,8 @@ class Command(FlawlessCommand):
         verb = "Added" if created else "Updated"
         print(f"{verb} site {site.id}: {site.url} (owner {site.owner_email}, crawled "
               f"{site.schedule}, language {site.language})")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         if opts.language is not None:
             warn_without_dictionary(site.language)
 

@@ -63,9 +63,8 @@ class AddressGuardMiddleware:
             raise BlockedAddress(problem)
 
     async def _check(self, host: str, port: int) -> str | None:
-        try:
-            addresses = [ipaddress.ip_address(host).compressed]
-        except ValueError:
+        addresses = literal_address(host)
+        if addresses is None:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(
                     host, port, type=socket.SOCK_STREAM
@@ -75,8 +74,34 @@ class AddressGuardMiddleware:
                 # and a name that fails for us may answer it with a private address.
                 raise CannotResolveHostError(f"DNS lookup failed for {host}: {exc}") from exc
             addresses = [info[4][0] for info in infos]
-        for address in addresses:
-            if not is_public(address):
-                return (f"{host} resolves to the non-public address {address}"
-                        " (set FLAWLESS_ALLOW_PRIVATE_NETWORKS=true to allow it)")
+        return address_problem(host, addresses)
+
+
+def literal_address(host: str) -> list[str] | None:
+    """``[address]`` when ``host`` is an IP address literal (``::1``, ``[::1]``), else None."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]")).compressed]
+    except ValueError:
         return None
+
+
+def address_problem(host: str, addresses: list[str]) -> str | None:
+    """Why ``host`` must not be fetched (one of its ``addresses`` is not public), or None."""
+    for address in addresses:
+        if not is_public(address):
+            what = ("is a non-public address" if literal_address(host)
+                    else f"resolves to the non-public address {address}")
+            return f"{host} {what} (set FLAWLESS_ALLOW_PRIVATE_NETWORKS=true to allow it)"
+    return None
+
+
+def host_problem(host: str, port: int) -> str | None:
+    """:func:`address_problem` for ``host`` resolved now, blocking (for commands, not crawls).
+
+    Raises ``OSError`` when the name does not resolve.
+    """
+    addresses = literal_address(host)
+    if addresses is None:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [info[4][0] for info in infos]
+    return address_problem(host, addresses)
