@@ -32,25 +32,36 @@ SLACK = timedelta(minutes=10)
 _LOCK_BASE = 0x466C0000
 
 
-def due_sites(db: Database, site_id: int | None = None) -> list[dict]:
-    """Owned sites whose latest crawl started longer ago than their schedule (or never ran).
+def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900.0) -> list[dict]:
+    """Owned sites whose latest full crawl started longer ago than their schedule (or never ran).
 
-    With ``site_id``, the same question for that one site: ``[site]`` if due, else ``[]``
-    (asked again once its lock is held, as another cron run may just have crawled it).
+    Partial crawls (``-a url=``) do not count. After failed crawls a site is due again sooner:
+    ``retry_delay`` seconds after the first failure, doubling with each one, at most its
+    schedule. With ``site_id``, the same question for that one site: ``[site]`` if due, else
+    ``[]`` (asked again once its lock is held, as another cron run may just have crawled it).
     """
     rows = db.query(
-        "SELECT s.id, s.domain, s.schedule, max(c.started_at) AS last_started,"
-        " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id"
+        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, max(c.started_at) AS last_started,"
+        " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id AND c.kind = 'full'"
         " WHERE s.owner_email IS NOT NULL"  # ad-hoc crawls (-a url=) are not scheduled
         "   AND (%(site)s::integer IS NULL OR s.id = %(site)s)"
         " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id",
         {"site": site_id},
     )
     return [r for r in rows if r["last_started"] is None
-            or r["now"] - r["last_started"] >= INTERVALS[r["schedule"]] - SLACK]
+            or r["now"] - r["last_started"] >= interval(r, retry_delay) - SLACK]
 
 
-def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
+def interval(site: dict, retry_delay: float) -> timedelta:
+    """How long after its last full crawl started a site is due: its schedule, or the backoff."""
+    schedule = INTERVALS[site["schedule"]]
+    if not site["failed_crawls"]:
+        return schedule
+    backoff = timedelta(seconds=retry_delay * 2 ** min(site["failed_crawls"] - 1, 20))
+    return min(schedule, backoff)
+
+
+def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 900.0) -> int | None:
     """Crawl one site in a child process while holding its lock.
 
     None when another run holds the lock, or crawled the site between our due query and the
@@ -65,7 +76,7 @@ def run_crawl(db: Database, site: dict, extra: list[str]) -> int | None:
         logger.info("%s is being crawled by another run; skipping", site["domain"])
         return None
     try:
-        if not due_sites(db, site["id"]):
+        if not due_sites(db, site["id"], retry_delay):
             logger.info("%s was crawled by another run meanwhile; skipping", site["domain"])
             return None
         logger.info("Crawling %s (%s)", site["domain"], site["schedule"])
@@ -101,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
     os.chdir(PROJECT_DIR)
-    db = Database.from_settings(crawl_settings(args.set))
+    settings = crawl_settings(args.set)
+    retry_delay = settings.getfloat("FLAWLESS_FAILED_RETRY_DELAY")
+    db = Database.from_settings(settings)
     try:
-        sites = due_sites(db)
+        sites = due_sites(db, retry_delay=retry_delay)
         if args.dry_run:
             if not sites:
                 print("no site is due (see `scrapy sites list` for the last crawls)")
@@ -115,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         failures = 0
         extra = [part for value in args.set for part in ("-s", value)]
         for site in sites:
-            code = run_crawl(db, site, extra)
+            code = run_crawl(db, site, extra, retry_delay)
             if code:
                 failures += 1
                 logger.error("The crawl of %s exited with status %d", site["domain"], code)
