@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scrapy.utils.project import get_project_settings
 
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 
@@ -74,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
     os.chdir(PROJECT_DIR)
-    db = Database.from_settings(get_project_settings())
+    settings = get_project_settings()
+    db = Database.from_settings(settings)
     try:
+        reap_dead_crawls(db, settings)  # a dead crawl must not look like one still running
         sites = due_sites(db)
         if args.dry_run:
             if not sites:

@@ -10,7 +10,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from flawless_spider.db import Database
+from flawless_spider.db import Database, DatabaseUnavailableError
 from pipelines.digest import queue_digest
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,16 @@ class CrawlRecorder:
         status, why = self.outcome(spider, reason)
         stats = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
         db = Database.from_crawler(self.crawler)
-        await db.run(finish_crawl, db, spider.site.id, crawl_id, status, why, stats,
-                     self.crawler.settings)
+        try:
+            # Waits out a database outage; finish_crawl is one transaction, safe to run again.
+            await db.run_retrying("closing the crawl record", finish_crawl, db, spider.site.id,
+                                  crawl_id, status, why, stats, self.crawler.settings)
+        except DatabaseUnavailableError as exc:
+            logger.error("Crawl %d of %s could not be recorded as %s: %s. It stays 'running' "
+                         "until the next command closes it as incomplete (worker died)",
+                         crawl_id, spider.site.domain, status, exc)
+            db.close()
+            return
         log = logger.info if status == "complete" else logger.warning
         log("Crawl %d of %s: %s%s", crawl_id, spider.site.domain, status, f" ({why})" if why else "")
         db.close()
