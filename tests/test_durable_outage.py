@@ -156,3 +156,35 @@ def test_database_down_at_close_the_record_is_closed_when_it_returns(
     assert closing < went < output.index("The database is back after"), output[-4000:]
     assert query(pg_url, "SELECT status, reason, pages, finished_at IS NOT NULL FROM crawls") == [
         ("complete", None, 6, True)]
+
+
+def test_an_outage_longer_than_the_timeout_stops_the_crawl_and_says_so(
+        pg, pg_url, serve, scrapy_env, tmp_path):
+    links = "".join(f'<a href="/{n}.html">{n}</a>' for n in range(200))
+    site = make_site(tmp_path / "site", f"<html><title>Home</title>{links}</html>")
+    for n in range(200):
+        (site / f"{n}.html").write_text(f"<html><title>{n}</title><p>Page {n}.</p></html>")
+    server = serve(site)
+    log = tmp_path / "crawl.log"
+    proc = start_crawl(server.url, scrapy_env, pg_url, log, "CONCURRENT_REQUESTS=2",
+                       "DOWNLOAD_DELAY=0.02", "FLAWLESS_DB_BATCH_SIZE=10",
+                       "FLAWLESS_DB_OUTAGE_TIMEOUT=2", "FLAWLESS_LINKS_ENABLED=false")
+    try:
+        wait_for(lambda: (query(pg_url, "SELECT count(*) FROM pages") or [(0,)])[0][0] >= 20,
+                 "the first pages to be stored")
+        pg.stop()
+        proc.wait(timeout=60)
+    finally:
+        output = finish(proc, log)
+        pg.start()
+    # It gave up once, said how many pages were lost, and failed (exit status 1).
+    assert output.count("Giving up on the database: the database has been unreachable") == 1
+    assert " pages of crawl 1 were not stored: the database was unreachable" in output
+    assert proc.returncode == 1
+    # Its record could not be closed; the next command that looks closes it.
+    assert query(pg_url, "SELECT status FROM crawls") == [("running",)]
+    listing = subprocess.run([PYTHON, "-m", "scrapy", "sites", "list"], cwd=PROJECT,
+                             env={**scrapy_env, "DATABASE_URL": pg_url}, capture_output=True,
+                             text=True, check=True, timeout=60)
+    assert "left running by a worker that died" in listing.stderr
+    assert query(pg_url, "SELECT status, reason FROM crawls") == [("incomplete", "worker died")]

@@ -50,6 +50,7 @@ class StorePipeline:
         """Pages not written yet: buffered or in the batch being written."""
         self.lost = 0
         self.gave_up = False
+        self.closing = False
         self._writer: asyncio.Future[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
@@ -82,6 +83,7 @@ class StorePipeline:
         return item
 
     async def close_spider(self) -> None:
+        self.closing = True
         if self._writer is not None:
             await self._writer
         await self._write_batches(final=True)
@@ -134,7 +136,7 @@ class StorePipeline:
         logger.error("Giving up on the database: %s. Stopping the crawl; the pages it had not "
                      "stored are lost", exc)
         engine = self.crawler.engine
-        if engine is not None and engine.spider is not None:
+        if not self.closing and engine is not None and engine.spider is not None:
             self._closing = asyncio.ensure_future(
                 engine.close_spider_async(reason="database_unavailable"))
 
