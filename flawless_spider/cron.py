@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 
 from flawless_spider.config import fail, validate_or_exit
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     retry_delay = settings.getfloat("FLAWLESS_FAILED_RETRY_DELAY")
     db = Database.from_settings(settings)
     try:
+        reap_dead_crawls(db, settings)  # a dead crawl must not look like one still running
         sites = due_sites(db, retry_delay=retry_delay)
         if args.dry_run:
             if not sites:

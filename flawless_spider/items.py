@@ -68,9 +68,14 @@ class Page:
     check_failed: list[str] = field(default_factory=list)
     """Stages that failed on this page: it is then no evidence that its old findings are fixed."""
 
+    checked: bool | None = None
+    """Set by the store (which drops the HTML): whether this fetch was :attr:`evidence`."""
+
     @property
     def evidence(self) -> bool:
         """Whether this fetch proves what is (not) on the page: 2xx HTML of the site, fully checked."""
+        if self.checked is not None:
+            return self.checked
         return bool(self.html) and self.status is not None and 200 <= self.status < 300 and (
             not self.check_failed)
 

@@ -24,6 +24,10 @@ FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
 FLAWLESS_MAX_URL_LENGTH = 2048
 FLAWLESS_FOLLOW_SITEMAPS = True
 FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
+FLAWLESS_DB_MAX_BUFFER = 2000  # pages held while the database is away; past it the crawl pauses
+FLAWLESS_DB_OUTAGE_TIMEOUT = 3600  # seconds a crawl waits for the database before giving up
+FLAWLESS_HEARTBEAT_INTERVAL = 30  # seconds between a running crawl's heartbeats
+FLAWLESS_HEARTBEAT_TIMEOUT = 600  # seconds without a heartbeat before a crawl counts as dead
 
 # Link checks.
 FLAWLESS_LINKS_ENABLED = True
@@ -103,6 +107,7 @@ EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
     "pipelines.store.CrawlRecorder": 500,
+    "flawless_spider.crawls.CrawlHeartbeat": 500,
 }
 
 

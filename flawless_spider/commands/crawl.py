@@ -10,6 +10,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from flawless_spider.cli import use_help_formatter
 from flawless_spider.config import validate_or_exit
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 from flawless_spider.sites import SiteError, SiteRegistry, normalize_root
@@ -78,6 +79,7 @@ class Command(ScrapyCrawlCommand):
             db = Database.from_settings(self.settings)
             try:
                 db.connection()  # reachable and migrated, or a clear error now
+                reap_dead_crawls(db, self.settings)
                 if site:
                     SiteRegistry(db).get(site)
             finally:

@@ -14,6 +14,7 @@ from typing import Any
 from scrapy.exceptions import UsageError
 
 from flawless_spider.cli import FlawlessCommand
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.sites import SiteError, SiteRegistry
 from pipelines.digest import compose as digests
 from pipelines.digest import outbox
@@ -50,6 +51,7 @@ class Command(FlawlessCommand):
         self.guarded(self.digest, opts)
 
     def digest(self, opts: argparse.Namespace) -> None:
+        reap_dead_crawls(self.db, self.settings)
         site_id = None
         if opts.site:
             try:

@@ -9,6 +9,7 @@ from scrapy.exceptions import UsageError
 
 from flawless_spider import report
 from flawless_spider.cli import FlawlessCommand
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.sites import SiteError, SiteRegistry
 
 FORMATS = ("text", "jsonl", "csv")
@@ -42,6 +43,7 @@ class Command(FlawlessCommand):
         self.guarded(self.report, args[0], opts)
 
     def report(self, ref: str, opts: argparse.Namespace) -> None:
+        reap_dead_crawls(self.db, self.settings)
         try:
             site = SiteRegistry(self.db).get(ref)
         except SiteError as exc:

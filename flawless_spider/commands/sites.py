@@ -8,6 +8,7 @@ import sys
 from scrapy.exceptions import UsageError
 
 from flawless_spider.cli import FlawlessCommand
+from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.sites import (
     SCHEDULES,
     SiteError,
@@ -85,6 +86,7 @@ class Command(FlawlessCommand):
             return False
 
     def list(self, rest: list[str], opts: argparse.Namespace) -> None:
+        reap_dead_crawls(self.db, self.settings)
         rows = SiteRegistry(self.db).list()
         if not rows:
             print("No sites yet. Add one with: scrapy sites add URL --email OWNER")

@@ -10,9 +10,10 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,14 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 class DatabaseError(Exception):
     """The database cannot be reached or is not in a state this code can use."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database stayed unreachable longer than ``FLAWLESS_DB_OUTAGE_TIMEOUT``: work was given up."""
+
+
+# Errors that say the connection (not the data) failed: the work is retried on a new connection.
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, DatabaseError)
 
 
 def state_dir(settings: Any = None) -> Path:
@@ -79,18 +88,30 @@ def database_url(settings: Any = None) -> str:
 
 
 class Database:
-    """A small connection holder: one connection, one worker thread, migrations applied on first use."""
+    """A small connection holder: one connection, one worker thread, migrations applied on first use.
 
-    def __init__(self, url: str):
+    A connection that fails is dropped and the next use opens a new one; :meth:`run_retrying`
+    waits out an outage (a restart, a failover) instead of failing the work.
+    """
+
+    RETRY_DELAY = 0.5
+    """Seconds before the first retry of work that met a connection failure (doubling)."""
+    RETRY_MAX_DELAY = 15.0
+
+    def __init__(self, url: str, outage_timeout: float = 3600.0):
         self.url = url
+        self.outage_timeout = outage_timeout
         self._conn: psycopg2.extensions.connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
+        self._outage_since: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> Database:
+        timeout = (settings.getfloat("FLAWLESS_DB_OUTAGE_TIMEOUT", 3600.0)
+                   if settings is not None else 3600.0)
         try:
-            return cls(database_url(settings))
+            return cls(database_url(settings), outage_timeout=timeout)
         except Exception as exc:  # the embedded server failed to start
             raise DatabaseError(f"cannot start the embedded PostgreSQL server: {exc}") from exc
 
@@ -110,9 +131,21 @@ class Database:
                     conn = psycopg2.connect(self.url, connect_timeout=10, application_name="flawless")
                 except psycopg2.OperationalError as exc:
                     raise DatabaseError(f"cannot connect to the database: {exc}".strip()) from exc
-                migrate(conn)
+                try:
+                    migrate(conn)
+                except BaseException:
+                    conn.close()
+                    raise
                 self._conn = conn
             return self._conn
+
+    def _discard(self) -> None:
+        """Forget a connection that failed, so the next use opens a new one."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None and not conn.closed:
+                with suppress(psycopg2.Error):
+                    conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
@@ -123,9 +156,15 @@ class Database:
                 with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                     yield cur
                 conn.commit()
+            except CONNECTION_ERRORS:
+                self._discard()
+                raise
             except BaseException:
                 if not conn.closed:
-                    conn.rollback()
+                    try:
+                        conn.rollback()
+                    except CONNECTION_ERRORS:
+                        self._discard()
                 raise
 
     def query(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -139,6 +178,38 @@ class Database:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flawless-db")
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    async def run_retrying(self, what: str, func: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`run`, but wait out a database outage: work that meets a connection failure
+        is retried, with backoff and on a new connection, until the database answers again.
+
+        ``func`` must be safe to run again (one transaction, idempotent). ``what`` names the work
+        in the log: one warning when the database goes away, one line when it is back. Raises
+        :class:`DatabaseUnavailableError` once the outage has lasted ``outage_timeout`` seconds.
+        """
+        delay = self.RETRY_DELAY
+        while True:
+            try:
+                result = await self.run(func, *args)
+            except CONNECTION_ERRORS as exc:
+                now = time.monotonic()
+                if self._outage_since is None:
+                    self._outage_since = now
+                    logger.warning("The database went away while %s (%s); retrying until it "
+                                   "returns", what, _first_line(exc))
+                if now - self._outage_since >= self.outage_timeout:
+                    raise DatabaseUnavailableError(
+                        f"the database has been unreachable for {_duration(now - self._outage_since)}"
+                        f" (FLAWLESS_DB_OUTAGE_TIMEOUT): {_first_line(exc)}") from exc
+                await asyncio.sleep(min(delay, max(0.0, self._outage_since + self.outage_timeout
+                                                   - now)))
+                delay = min(delay * 2, self.RETRY_MAX_DELAY)
+                continue
+            if self._outage_since is not None:
+                logger.info("The database is back after %s",
+                               _duration(time.monotonic() - self._outage_since))
+                self._outage_since = None
+            return result
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -147,3 +218,12 @@ class Database:
             if self._conn is not None and not self._conn.closed:
                 self._conn.close()
             self._conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"

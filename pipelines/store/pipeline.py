@@ -1,9 +1,15 @@
-"""Store every page and its findings, in batches, idempotently (a page is stored once per crawl)."""
+"""Store every page and its findings, in batches, idempotently (a page is stored once per crawl).
+
+Writes wait out a database outage instead of losing pages: see :class:`StorePipeline`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
+from collections import deque
 from typing import Any
 
 import psycopg2
@@ -11,7 +17,7 @@ import psycopg2.errors
 import psycopg2.extras
 from scrapy.crawler import Crawler
 
-from flawless_spider.db import Database
+from flawless_spider.db import Database, DatabaseUnavailableError
 from flawless_spider.findings import fingerprint, place
 from flawless_spider.items import FindingsBatch, Page
 from pipelines.store.fold import IndexFolder
@@ -26,55 +32,156 @@ PAGE_COLUMNS = ("crawl_id", "url", "final_url", "status", "error", "content_type
 
 
 class StorePipeline:
-    """Buffers items and writes them in one transaction per batch on the database thread."""
+    """Buffers items and writes them in batches, one transaction each, on the database thread.
 
-    def __init__(self, crawler: Crawler, db: Database, batch_size: int):
+    Writing goes on in the background while the crawl continues. When the database goes away
+    (a restart, a failover), batches are retried until it returns and items keep being
+    buffered, without their HTML, up to ``FLAWLESS_DB_MAX_BUFFER`` pages; past that the crawl is
+    paused (and items are held) until the database catches up. Nothing is dropped unless the
+    outage outlasts ``FLAWLESS_DB_OUTAGE_TIMEOUT``: then the crawl stops with an error saying so.
+    """
+
+    def __init__(self, crawler: Crawler, db: Database, batch_size: int, max_buffer: int):
         self.crawler = crawler
         self.db = db
         self.batch_size = max(1, batch_size)
-        self.pages: list[Page] = []
-        self.loose: list[FindingsBatch] = []
+        self.max_buffer = max(self.batch_size, max_buffer)
+        self.queue: deque[Page | FindingsBatch] = deque()
+        self.waiting = 0
+        """Pages not written yet: buffered or in the batch being written."""
+        self.lost = 0
+        self.gave_up = False
+        self.closing = False
+        self._writer: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._room = asyncio.Event()
+        self._paused = False
         self.folder = IndexFolder()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        return cls(crawler, Database.from_crawler(crawler),
-                   crawler.settings.getint("FLAWLESS_DB_BATCH_SIZE"))
+        settings = crawler.settings
+        return cls(crawler, Database.from_crawler(crawler), settings.getint("FLAWLESS_DB_BATCH_SIZE"),
+                   settings.getint("FLAWLESS_DB_MAX_BUFFER"))
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Page):
-            if not self.folder.take(item):
-                self.pages.append(item)
+            if self.gave_up:
+                self.lost += 1
+                return item
+            # The store needs none of the page's body: keep the buffer small (after deciding
+            # whether the fetch is evidence, which needs to know it was HTML).
+            page = dataclasses.replace(item, html="", links=[], headers={}, checked=item.evidence)
+            if not self.folder.take(page):
+                self._enqueue(page)
         elif isinstance(item, FindingsBatch):
+            if self.gave_up:
+                return item
             if not self.folder.done:  # the first end-of-crawl batch: every page is in
-                self.pages.extend(self.folder.release())
-            self.loose.append(self.folder.remap(item))
+                self._release_held()
+            self.queue.append(self.folder.remap(item))
         else:
             return item
-        if len(self.pages) + len(self.loose) >= self.batch_size:
-            await self.flush()
+        if len(self.queue) >= self.batch_size and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.ensure_future(self._write_batches(final=False))
+        if self.waiting >= self.max_buffer:
+            await self._wait_for_room()
         return item
 
-    async def flush(self) -> None:
-        pages, loose = self.pages, self.loose
-        self.pages, self.loose = [], []
-        if not (pages or loose):
-            return
+    def _enqueue(self, page: Page) -> None:
+        self.queue.append(page)
+        self.waiting += 1
+
+    def _release_held(self) -> None:
+        """Pages held to be folded into another address of theirs go out (folded or not)."""
+        for page in self.folder.release():
+            self._enqueue(page)
+
+    async def close_spider(self) -> None:
+        if not self.gave_up:
+            self._release_held()
+        self.closing = True
+        if self._writer is not None:
+            await self._writer
+        await self._write_batches(final=True)
+        if self.lost:
+            logger.error("%d pages of crawl %s were not stored: the database was unreachable",
+                         self.lost, getattr(self.crawler.spider, "crawl_id", "?"))
+            self.crawler.stats.inc_value("flawless/pages_lost", self.lost)
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def _write_batches(self, final: bool) -> None:
+        """Write full batches (and, when ``final``, the rest) until the buffer is drained."""
+        while self.queue and (final or len(self.queue) >= self.batch_size) and not self.gave_up:
+            batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+            pages = [i for i in batch if isinstance(i, Page)]
+            loose = [i for i in batch if isinstance(i, FindingsBatch)]
+            try:
+                await self._write(pages, loose)
+            except DatabaseUnavailableError as exc:
+                self._give_up(exc, len(pages))
+            self.waiting -= len(pages)
+            self._made_room()
+
+    async def _write(self, pages: list[Page], loose: list[FindingsBatch]) -> None:
+        stats = self.crawler.stats
         try:
-            await self.db.run(write_batch, self.db, pages, loose)
+            await self.db.run_retrying("storing pages", write_batch, self.db, pages, loose)
         except STORE_ERRORS:
             # One odd page must not take the batch with it: store them one by one.
             logger.warning("A batch of %d pages could not be stored; retrying page by page",
                            len(pages))
-            stored, failed = await self.db.run(write_one_by_one, self.db, pages, loose)
-            self.crawler.stats.inc_value("flawless/check_errors/store", failed)
-            self.crawler.stats.inc_value("flawless/pages_stored", stored)
-            return
-        self.crawler.stats.inc_value("flawless/pages_stored", len(pages))
+            stored, failed = await self.db.run_retrying("storing pages", write_one_by_one,
+                                                        self.db, pages, loose)
+            stats.inc_value("flawless/check_errors/store", failed)
+            stats.inc_value("flawless/pages_stored", stored)
+        except DatabaseUnavailableError:
+            raise
+        except Exception:  # not the data, not the connection: a bug; say so, count it, go on
+            logger.exception("Could not store a batch of %d pages", len(pages))
+            stats.inc_value("flawless/check_errors/store", len(pages) + len(loose))
+        else:
+            stats.inc_value("flawless/pages_stored", len(pages))
 
-    async def close_spider(self) -> None:
-        self.pages.extend(self.folder.release())
-        await self.flush()
+    def _give_up(self, exc: DatabaseUnavailableError, in_batch: int) -> None:
+        """The outage lasted too long: drop what is buffered, say so once, stop the crawl."""
+        self.gave_up = True
+        self.lost += in_batch + sum(isinstance(i, Page) for i in self.queue)
+        self.waiting -= sum(isinstance(i, Page) for i in self.queue)
+        self.queue.clear()
+        logger.error("Giving up on the database: %s. Stopping the crawl; the pages it had not "
+                     "stored are lost", exc)
+        engine = self.crawler.engine
+        if not self.closing and engine is not None and engine.spider is not None:
+            self._closing = asyncio.ensure_future(
+                engine.close_spider_async(reason="database_unavailable"))
+
+    # -- back-pressure --------------------------------------------------------------------
+
+    async def _wait_for_room(self) -> None:
+        """Hold this item (and pause the crawl) while too many pages wait for the database."""
+        if not self._paused:
+            self._paused = True
+            self.crawler.engine.pause()
+            logger.warning("%d pages are waiting for the database: crawl paused until they are "
+                           "stored", self.waiting)
+        while self.waiting >= self.max_buffer and not self.gave_up:
+            self._room.clear()
+            await self._room.wait()
+
+    def _made_room(self) -> None:
+        if self.waiting >= self.max_buffer and not self.gave_up:
+            return
+        self._room.set()
+        if self._paused:
+            self._paused = False
+            engine = self.crawler.engine
+            engine.unpause()
+            logger.info("Crawl resumed: the database caught up")
+            slot = getattr(engine, "_slot", None)  # wake the engine now, not at its next heartbeat
+            if slot is not None:
+                slot.nextcall.schedule()
 
 
 def write_one_by_one(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> tuple[int, int]:

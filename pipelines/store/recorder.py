@@ -10,7 +10,8 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from flawless_spider.db import Database
+from flawless_spider.crawls import html_pages
+from flawless_spider.db import Database, DatabaseUnavailableError
 from pipelines.digest import outage, queue_digest
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,17 @@ class CrawlRecorder:
         checked = checked_kinds(stats) if status != "failed" else []
         left = {k: v for k, v in getattr(spider, "left_out", {}).items() if v}
         db = Database.from_crawler(self.crawler)
-        await db.run(finish_crawl, db, spider.site.id, crawl_id, status, why, stats,
-                     self.crawler.settings, checked, left)
+        try:
+            # Waits out a database outage; finish_crawl is one transaction, safe to run again.
+            await db.run_retrying("closing the crawl record", finish_crawl, db, spider.site.id,
+                                  crawl_id, status, why, stats, self.crawler.settings,
+                                  checked, left)
+        except DatabaseUnavailableError as exc:
+            logger.error("Crawl %d of %s could not be recorded as %s: %s. It stays 'running' "
+                         "until the next command closes it as incomplete (worker died)",
+                         crawl_id, spider.site.domain, status, exc)
+            db.close()
+            return
         log = logger.info if status == "complete" else logger.warning
         log("Crawl %d of %s: %s%s", crawl_id, spider.site.domain, status, f" ({why})" if why else "")
         db.close()
@@ -150,13 +160,6 @@ WHERE f.site_id = %(site)s AND f.fixed_at IS NULL
       ELSE f.page_url IN (SELECT url FROM evidence) END
 """
 
-# "Pages" means the site's HTML pages fetched, not every link target or stylesheet.
-PAGES_SQL = """
-SELECT count(*) FROM pages WHERE crawl_id = %s AND status BETWEEN 200 AND 299
-  AND (content_type LIKE '%%html%%' OR (content_type = '' AND checked)) AND canonical_url IS NULL
-"""
-
-
 def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason: str | None,
                  stats: dict[str, Any], settings: Any, checked: list[str] | tuple = (),
                  left_out: dict[str, int] | None = None) -> None:
@@ -171,7 +174,7 @@ def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason:
         kind = row["kind"] if row else "full"
         if status != "failed" and checked:
             cur.execute(FIX_SQL, {"crawl": crawl_id, "site": site_id, "checked": list(checked)})
-        cur.execute(PAGES_SQL, (crawl_id,))
+        cur.execute(html_pages("%s"), (crawl_id,))
         pages = cur.fetchone()["count"]
         cur.execute(
             "UPDATE crawls SET status = %s, reason = %s, finished_at = now(), stats = %s,"
