@@ -16,8 +16,9 @@ from flawless_spider.items import FindingsBatch, Page
 
 def candidate(page: Page) -> str | None:
     """The address ``page`` may be another form of: its directory, or its ``rel=canonical``."""
-    return directory_of(page.url) or (page.declared_canonical
-                                      if page.declared_canonical != page.url else None)
+    if page.declared_canonical and page.declared_canonical != page.url:
+        return page.declared_canonical
+    return directory_of(page.url)
 
 
 class IndexFolder:
@@ -35,7 +36,7 @@ class IndexFolder:
         if not page.evidence:
             return False
         self.hashes[page.url] = page.content_hash[:16]
-        if self.done or candidate(page) is None:
+        if self.done or not candidate(page):
             return False
         self.held.append(page)
         return True
