@@ -121,18 +121,18 @@ class CrawlHeartbeat:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlHeartbeat:
-        if not crawler.spidercls or crawler.spidercls.name != "site":
-            raise NotConfigured
         interval = crawler.settings.getfloat("FLAWLESS_HEARTBEAT_INTERVAL")
         if interval <= 0:
             raise NotConfigured
         return cls(crawler, interval)
 
     def spider_opened(self, spider: Spider) -> None:
-        crawl_id = getattr(spider, "crawl_id", None)
-        if crawl_id is not None:
+        from flawless_spider.lifecycle import CrawlLifecycle
+
+        crawl = CrawlLifecycle.of(self.crawler)
+        if crawl is not None:
             self.task = asyncio.ensure_future(self._beat(Database.from_crawler(self.crawler),
-                                                         crawl_id))
+                                                         crawl.crawl_id))
 
     async def _beat(self, db: Database, crawl_id: int) -> None:
         while True:

@@ -18,7 +18,9 @@ class SiteRedisScheduler(Scheduler):
     """scrapy-redis scheduler whose Redis keys are ``flawless:<site domain>:requests|dupefilter``."""
 
     def open(self, spider: Any) -> None:
-        prefix = f"flawless:{spider.site.domain}"
+        from flawless_spider.lifecycle import CrawlLifecycle
+
+        prefix = f"flawless:{CrawlLifecycle.of(spider.crawler).site.domain}"
         self.queue_key = f"{prefix}:requests"
         self.df = RFPDupeFilter(self.server, key=f"{prefix}:dupefilter",
                                 debug=spider.settings.getbool("DUPEFILTER_DEBUG"))

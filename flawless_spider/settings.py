@@ -106,7 +106,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
-    "pipelines.store.CrawlRecorder": 500,
+    "flawless_spider.lifecycle.CrawlLifecycle": 100,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
 }
 

@@ -21,11 +21,18 @@ def apply_crawl_delay(crawler: Any, host: str, delay: float) -> None:
 
 
 class CrawlDelayAutoThrottle(AutoThrottle):
-    """Scrapy's AutoThrottle, with each host's Crawl-delay (``spider.crawl_delays``) as a floor."""
+    """Scrapy's AutoThrottle, with each host's Crawl-delay (the crawl lifecycle's
+    ``crawl_delays``) as a floor."""
 
     def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         super()._response_downloaded(response, request, spider)
         key, slot = self._get_slot(request, spider)
-        floor = getattr(spider, "crawl_delays", {}).get(key) if key else None
+        floor = self._delays().get(key) if key else None
         if slot is not None and floor and slot.delay < floor:
             slot.delay = floor
+
+    def _delays(self) -> dict[str, float]:
+        from flawless_spider.lifecycle import CrawlLifecycle  # it applies the delays it reads
+
+        lifecycle = CrawlLifecycle.of(self.crawler)
+        return lifecycle.crawl_delays if lifecycle is not None else {}

@@ -15,10 +15,12 @@ from types import SimpleNamespace
 
 import pytest
 from scrapy import Spider
+from scrapy.extension import ExtensionManager
 from scrapy.utils.test import get_crawler
 
 from flawless_spider.findings import TYPE_FIELDS
 from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.language import LanguagePipeline
 
 SITE = Path(__file__).parent / "sites" / "prose"
@@ -36,7 +38,9 @@ def run_site(db_url: str, site_id: int, settings: dict | None = None, words=()):
         language="en_US",
         settings={"skip_selectors": expected["skip_selectors"]},
     )
-    crawler.spider = SimpleNamespace(site=site, crawl_id=1, finalizers=[])
+    crawler.spider = Spider(name="prose")
+    lifecycle = CrawlLifecycle(crawler, site, crawl_id=1, kind="full")
+    crawler.extensions = ExtensionManager(lifecycle, crawler=crawler)
 
     async def go():
         pipeline = LanguagePipeline.from_crawler(crawler)
@@ -54,7 +58,7 @@ def run_site(db_url: str, site_id: int, settings: dict | None = None, words=()):
                      crawl_id=1)  # fmt: skip
         assert await pipeline.process_item(other) is other and not other.findings
         batches = []
-        for finalize in crawler.spider.finalizers:
+        for finalize in lifecycle.finalizers:
             batches.extend(await finalize())
         pipeline.close_spider()
         return found, batches

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
@@ -19,13 +18,11 @@ from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
 from flawless_spider.canonical import directory_of
-from flawless_spider.crawls import start_crawl
-from flawless_spider.db import Database
 from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
-from flawless_spider.items import FindingsBatch, Page
-from flawless_spider.sites import Site, SiteRegistry
-from flawless_spider.throttle import apply_crawl_delay
+from flawless_spider.items import Page
+from flawless_spider.lifecycle import CrawlLifecycle
+from flawless_spider.sites import Site
 
 logger = logging.getLogger(__name__)
 logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetworkErrors())
@@ -33,7 +30,6 @@ logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetwo
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 KEPT_HEADERS = ("content-type", "content-language", "last-modified", "location", "retry-after",
                 "x-robots-tag", "server")
-Finalizer = Callable[[], Awaitable[list[FindingsBatch]]]
 
 
 class SiteSpider(Spider):
@@ -49,73 +45,63 @@ class SiteSpider(Spider):
         super().__init__(**kwargs)
         if bool(url) == bool(site):
             raise NotConfigured("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
-        self.url_arg = url
-        self.site_arg = site
-        self.site: Site
-        self.crawl_id: int
-        self.seen: set[str] = set()
-        self.disallowed: set[str] = set()
-        self.budget_exhausted = False
-        self.left_out: dict[str, int] = {"budget": 0, "depth": 0, "trap": 0}
-        """URLs the crawl's limits kept it from fetching, by limit: such a crawl is incomplete."""
-        self._left_seen: set[str] = set()
-        self.root_error: str | None = None
-        """Why the start page failed (``HTTP 503``, ``robots``, ``dns``, ...): the crawl failed."""
-        self.root_detail: str = ""
-        self._closing: asyncio.Future[None] | None = None
+        self.url = url
+        """``-a url=``: crawl from this page (the site is registered without an owner if new)."""
+        self.site = site
+        """``-a site=``: the registered site to crawl, by id or domain."""
         self.partial_start = False
         """Started on a page other than the site's root: no sitemaps (only what it leads to)."""
-        self.finalizers: list[Finalizer] = []
-        self._finalized = False
-        self.crawl_delays: dict[str, float] = {}
-        """robots.txt Crawl-delay per host (capped); honoured by ``CrawlDelayAutoThrottle``."""
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteSpider:
         spider: SiteSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.max_pages = settings.getint("FLAWLESS_MAX_PAGES")
-        spider.max_crawl_delay = settings.getfloat("FLAWLESS_MAX_CRAWL_DELAY")
         spider.max_url_length = settings.getint("FLAWLESS_MAX_URL_LENGTH")
         spider.depth_limit = settings.getint("DEPTH_LIMIT")
         spider.follow_sitemaps = settings.getbool("FLAWLESS_FOLLOW_SITEMAPS")
-        db = Database.from_crawler(crawler)
-        registry = SiteRegistry(db)
-        spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
-            spider.site_arg
-        )
-        # -a url= checks a page and what it leads to: never a digest, never the schedule.
-        spider.crawl_id = start_crawl(db, spider.site.id, "partial" if spider.url_arg else "full")
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
-        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
+
+    @property
+    def lifecycle(self) -> CrawlLifecycle:
+        """The crawl this spider makes requests for: its site, record and frontier."""
+        lifecycle = CrawlLifecycle.of(self.crawler)
+        if lifecycle is None:
+            raise NotConfigured("the site spider needs the CrawlLifecycle extension")
+        return lifecycle
+
+    @property
+    def crawl_site(self) -> Site:
+        return self.lifecycle.site
 
     # -- starting -----------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
-        root = self.url_arg and self.site.is_same_site(self.url_arg) and self.url_arg
-        root = root or self.site.url
-        self.partial_start = root != self.site.url
+        site = self.crawl_site
+        root = self.url and site.is_same_site(self.url) and self.url
+        root = root or site.url
+        self.partial_start = root != site.url
         if len(root) > self.max_url_length:
-            self.root_error = "too_long"
-            self.root_detail = f"{len(root)} characters, the limit is {self.max_url_length}"
+            self.lifecycle.root_failed(
+                "too_long", f"{len(root)} characters, the limit is {self.max_url_length}")
             return
         request = self.page_request(root, depth=0)
         if request is not None:
             request.meta["flawless_root"] = True
             yield request
         # A crawl from one page checks that page and what it leads to, not the whole sitemap.
-        if self.follow_sitemaps and root == self.site.url:
-            sitemap = self.site.url.split("/", 3)
+        if self.follow_sitemaps and root == site.url:
+            sitemap = site.url.split("/", 3)
             yield self.sitemap_request("/".join(sitemap[:3]) + "/sitemap.xml", optional=True)
 
     def page_request(self, url: str, depth: int, referer: str = "") -> Request | None:
-        """A request for a page of this site, or None when seen, off-site or over budget."""
+        """A request for a page of this site, or None when seen, off-site or over a limit."""
+        crawl = self.lifecycle
         if (not url.startswith(("http://", "https://")) or len(url) > self.max_url_length
-                or not self.site.is_same_site(url)):
+                or not crawl.site.is_same_site(url)):
             return None
         key = canonicalize_url(url, keep_fragments=False)
-        if key in self.seen:
+        if crawl.was_seen(key):
             return None
         if looks_like_trap(url):
             self.crawler.stats.inc_value("flawless/trap_skipped")
@@ -124,33 +110,14 @@ class SiteSpider(Spider):
         if self.depth_limit and depth > self.depth_limit:
             self._leave("depth", key)
             return None
-        if len(self.seen) >= self.max_pages:
-            if not self.budget_exhausted:
-                logger.warning("Page budget of %d pages reached: not following more links",
-                               self.max_pages)
-                self.crawler.stats.set_value("flawless/budget_exhausted", True)
-            self.budget_exhausted = True
-            self._leave("budget", key)
+        if not crawl.admit(key):  # over the page budget (counted), or taken meanwhile
             return None
-        self.seen.add(key)
         meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
 
-    def _stop(self) -> None:
-        """The start page failed: the crawl is over (it will be recorded as failed)."""
-        if self._closing is None:
-            logger.warning("The start page failed (%s): stopping the crawl", self.root_error)
-            self._closing = asyncio.ensure_future(
-                self.crawler.engine.close_spider_async(reason="start_page_failed"))
-
     def _leave(self, limit: str, key: str) -> None:
-        """Count a URL a limit kept out, once per URL (the set is capped; counts stay exact-ish)."""
-        if key in self._left_seen:
-            return
-        if len(self._left_seen) < 200_000:
-            self._left_seen.add(key)
-        self.left_out[limit] += 1
-        self.crawler.stats.set_value(f"flawless/left_out/{limit}", self.left_out[limit])
+        """Count a URL a limit kept out (once per URL): the crawl is then incomplete."""
+        self.lifecycle.leave(limit, key)
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed,
@@ -159,16 +126,16 @@ class SiteSpider(Spider):
     # -- pages ----------------------------------------------------------------------------
 
     async def parse(self, response: Response) -> AsyncIterator[Page | Request]:
+        crawl = self.lifecycle
         page = self.page_item(response)
-        self.seen.add(page.url)  # reached through a redirect: a link to it is no new page
-        if response.meta.get("flawless_root") and self.root_error is None and not (
-                self.site.is_same_site(response.url)):
-            self.root_error, self.root_detail = "offsite", response.url
-        if response.meta.get("flawless_root") and self.root_error:
-            self._stop()
+        crawl.add_seen(page.url)  # reached through a redirect: a link to it is no new page
+        if response.meta.get("flawless_root") and crawl.root_error is None and not (
+                crawl.site.is_same_site(response.url)):
+            crawl.root_failed("offsite", response.url)
+        if response.meta.get("flawless_root") and crawl.root_error:
             yield page
             return
-        if page.html and self.site.is_same_site(response.url):
+        if page.html and crawl.site.is_same_site(response.url):
             result = extract(response.selector.root, response.url)
             page.title, page.lang, page.links, page.anchors = (
                 result.title, result.lang or page.lang, result.links, result.anchors,
@@ -193,12 +160,14 @@ class SiteSpider(Spider):
         """The page's ``<link rel=canonical>`` when it is on this site, canonicalised, else ``""``."""
         for link in links:
             if link.element == "link" and "canonical" in link.rel.lower().split():
-                if link.url.startswith(("http://", "https://")) and self.site.is_same_site(link.url):
+                if link.url.startswith(("http://", "https://")) and self.crawl_site.is_same_site(
+                        link.url):
                     return canonicalize_url(link.url, keep_fragments=False)
                 return ""
         return ""
 
     def page_item(self, response: Response) -> Page:
+        crawl = self.lifecycle
         request_url = response.meta.get("redirect_urls", [response.request.url])[0]
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip()
         headers = {
@@ -208,19 +177,19 @@ class SiteSpider(Spider):
         html = ""
         if isinstance(response, TextResponse) and ctype.lower() in (*HTML_TYPES, ""):
             html = response.text if ctype.lower() in HTML_TYPES or _looks_html(response) else ""
-        if not self.site.is_same_site(response.url):
+        if not crawl.site.is_same_site(response.url):
             html = ""  # redirected off-site: we only check our owner's pages
         if response.meta.get("flawless_root") and response.status >= 400:
-            self.root_error = f"HTTP {response.status}"
+            crawl.root_failed(f"HTTP {response.status}")
         # A page is where its redirects ended (while they stay on the site), not where they began.
-        url = response.url if self.site.is_same_site(response.url) else request_url
+        url = response.url if crawl.site.is_same_site(response.url) else request_url
         return Page(
             url=canonicalize_url(url, keep_fragments=False),
             requested_url=request_url,
             final_url=response.url,
             status=response.status,
-            site_id=self.site.id,
-            crawl_id=self.crawl_id,
+            site_id=crawl.site.id,
+            crawl_id=crawl.crawl_id,
             depth=response.meta.get("depth", 0),
             content_type=ctype,
             headers=headers,
@@ -236,28 +205,25 @@ class SiteSpider(Spider):
 
     def failed(self, failure: Failure) -> Page | None:
         """A page that could not be fetched is a result too (unless robots.txt forbids it)."""
+        crawl = self.lifecycle
         request = failure.request
         error = classify_exception(failure)
         root = request.meta.get("flawless_root")
         if error == "robots":
-            self.disallowed.add(request.url)
+            crawl.disallow(request.url)
             if root:
-                self.root_error = "robots"
-                self._stop()
+                crawl.root_failed("robots")
             return None
         if isinstance(failure.value, IgnoreRequest) and error == "ignored" and not root:
             return None
         logger.info("Could not fetch %s: %s (%s)", request.url, error, failure.getErrorMessage())
         page = Page(
-            url=request.url, final_url=request.url, status=None, site_id=self.site.id,
-            crawl_id=self.crawl_id, depth=request.meta.get("depth", 0), error=error,
+            url=request.url, final_url=request.url, status=None, site_id=crawl.site.id,
+            crawl_id=crawl.crawl_id, depth=request.meta.get("depth", 0), error=error,
             referer=request.meta.get("flawless_referer", ""),
         )
         if root:
-            self.root_error = error
-            if error == "blocked":
-                self.root_detail = failure.getErrorMessage()
-            self._stop()
+            crawl.root_failed(error, failure.getErrorMessage() if error == "blocked" else "")
         return page
 
     # -- sitemaps -------------------------------------------------------------------------
@@ -282,7 +248,7 @@ class SiteSpider(Spider):
         requests: list[Request] = []
         for entry in sitemap:
             loc = (entry.get("loc") or "").strip()
-            if not loc or not self.site.is_same_site(loc):
+            if not loc or not self.crawl_site.is_same_site(loc):
                 continue
             if sitemap.type == "sitemapindex":
                 requests.append(self.sitemap_request(loc))
@@ -297,40 +263,16 @@ class SiteSpider(Spider):
             logger.warning("Could not fetch sitemap %s: %s", failure.request.url,
                            classify_exception(failure))
 
-    # -- robots.txt, politeness, the end of the crawl --------------------------------------
+    # -- robots.txt ------------------------------------------------------------------------
 
     def _robots_parsed(self, robotparser: Any, request: Request) -> None:
-        host = urlsplit(request.url).hostname or ""  # the downloader's slot key
-        if not self.site.is_same_site(request.url):
+        """Crawl the sitemaps robots.txt names (unless the crawl started on an inner page)."""
+        site = self.crawl_site
+        if not site.is_same_site(request.url) or not self.follow_sitemaps or self.partial_start:
             return
-        user_agent = self.crawler.settings.get("USER_AGENT")
-        delay = robotparser.crawl_delay(user_agent) if hasattr(robotparser, "crawl_delay") else None
-        if delay:
-            delay = min(float(delay), self.max_crawl_delay)
-            self.crawl_delays[host] = delay
-            apply_crawl_delay(self.crawler, host, delay)
-            logger.info("robots.txt asks for a Crawl-delay of %.1fs on %s", delay, host)
-        if self.follow_sitemaps and not self.partial_start:
-            for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
-                if self.site.is_same_site(url):
-                    self.crawler.engine.crawl(self.sitemap_request(url))
-
-    def _idle(self) -> None:
-        """When every page is fetched, give the pipelines one chance to emit held-back findings."""
-        if self._finalized or not self.finalizers:
-            return
-        self._finalized = True
-        self.crawler.engine.crawl(Request(
-            "data:,", callback=self._finalize, dont_filter=True,
-            meta={"dont_obey_robotstxt": True, "flawless_trusted": True},
-        ))
-        raise DontCloseSpider
-
-    async def _finalize(self, response: Response) -> AsyncIterator[FindingsBatch]:
-        for finalizer in self.finalizers:
-            for batch in await finalizer():
-                yield batch
-
+        for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
+            if site.is_same_site(url):
+                self.crawler.engine.crawl(self.sitemap_request(url))
 
 
 def looks_like_trap(url: str) -> bool:

@@ -10,6 +10,7 @@ import scrapy
 from scrapy.exceptions import NotConfigured
 
 from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.language.checker import BlockResult, Issue, LanguageChecker
 from pipelines.language.extract import compile_selectors
 from pipelines.language.languagetool import (
@@ -58,10 +59,14 @@ class LanguagePipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        spider = self.crawler.spider
-        site = spider.site
+        crawl = CrawlLifecycle.of(self.crawler)
+        if crawl is None:
+            logger.info("The language stage needs a Flawless crawl: %s is left alone",
+                        self.crawler.spider.name)
+            return
+        site = crawl.site
         self.site_id = site.id
-        self.crawl_id = getattr(spider, "crawl_id", 0)
+        self.crawl_id = crawl.crawl_id
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
         words = await self._site_words(site.id)
@@ -74,7 +79,7 @@ class LanguagePipeline:
             site_url=getattr(site, "url", ""),
             builtin_grammar=self.lt is None,
         )
-        getattr(spider, "finalizers", []).append(self.finalize)
+        crawl.add_finalizer(self.finalize)
 
     async def _site_words(self, site_id: int) -> list[str]:
         from flawless_spider.db import Database

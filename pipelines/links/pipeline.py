@@ -4,7 +4,8 @@ Internal pages take their status from the crawl itself; everything else is fetch
 :class:`~pipelines.links.checker.Checker`. External checks start as soon as a page names them;
 internal resources wait for the end of the crawl, when it is certain the spider will not fetch
 them as pages (so nothing is requested twice). Findings whose target was still unknown when
-their page went by are emitted by the spider's finalizer as one ``FindingsBatch``.
+their page went by are emitted at the end of the crawl (the crawl lifecycle's finalizer) as one
+``FindingsBatch``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from flawless_spider.db import Database
 from flawless_spider.extract import REFRESH, absolute
 from flawless_spider.findings import finding
 from flawless_spider.items import FindingsBatch, Link, Page
+from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.links.cache import LinkCache
 from pipelines.links.checker import Checker, Result
 from pipelines.links.classify import (
@@ -97,19 +99,20 @@ class LinkCheckPipeline:
                    checker_options=options)
 
     async def open_spider(self) -> None:
-        spider = self.crawler.spider
-        if not hasattr(spider, "finalizers") or not hasattr(spider, "site"):
-            logger.info("Link checks need the site spider: %s is left alone", spider.name)
+        crawl = CrawlLifecycle.of(self.crawler)
+        if crawl is None:
+            logger.info("Link checks need a Flawless crawl: %s is left alone",
+                        self.crawler.spider.name)
             return
         self.active = True
-        self.spider = spider
-        self.site = spider.site
+        self.crawl = crawl
+        self.site = crawl.site
         self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
                                **self.checker_options)
         self.checker.known = self._known
         self.checker.hint = lambda url: self.hints.get(target_key(url))
         self.cache = LinkCache(Database.from_crawler(self.crawler), self.cache_hours)
-        spider.finalizers.append(self.finalize)
+        crawl.add_finalizer(self.finalize)
         self.crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
         self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
 
@@ -171,7 +174,7 @@ class LinkCheckPipeline:
         return None
 
     def _disallowed_keys(self) -> set[str]:
-        urls = self.spider.disallowed
+        urls = self.crawl.disallowed_urls()
         if self._disallowed[0] != len(urls):
             self._disallowed = (len(urls), {target_key(u) for u in urls})
         return self._disallowed[1]
@@ -303,7 +306,7 @@ class LinkCheckPipeline:
     # -- the end of the crawl -------------------------------------------------------------
 
     async def finalize(self) -> list[FindingsBatch]:
-        """Called by the spider when every page is in: settle every link still waiting."""
+        """Called by the crawl lifecycle when every page is in: settle every link still waiting."""
         try:
             await self._finish()
         except Exception:
@@ -318,7 +321,7 @@ class LinkCheckPipeline:
         self.crawler.stats.set_value("flawless/links/targets", len(self.results))
         if not findings and not places:
             return []
-        return [FindingsBatch(site_id=self.site.id, crawl_id=self.spider.crawl_id,
+        return [FindingsBatch(site_id=self.site.id, crawl_id=self.crawl.crawl_id,
                               findings=findings, source="links", checked_places=places)]
 
     async def _finish(self) -> None:
@@ -335,8 +338,8 @@ class LinkCheckPipeline:
                 known = self._known(self.urls[key])
                 if known is not None:
                     self._settle(key, known)
-                elif (self.kinds[key] is Kind.PAGE and self.spider.budget_exhausted
-                      and key not in self.spider.seen):
+                elif (self.kinds[key] is Kind.PAGE and self.crawl.budget_exhausted
+                      and not self.crawl.was_seen(key)):
                     self._settle(key, Result(self.urls[key], reason="budget", skipped=True))
                 else:
                     jobs[key] = asyncio.ensure_future(self._check_resource(key))

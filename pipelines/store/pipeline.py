@@ -20,6 +20,7 @@ from scrapy.crawler import Crawler
 from flawless_spider.db import Database, DatabaseUnavailableError
 from flawless_spider.findings import fingerprint, place
 from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.store.fold import IndexFolder
 
 logger = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ class StorePipeline:
             await self._writer
         await self._write_batches(final=True)
         if self.lost:
+            crawl = CrawlLifecycle.of(self.crawler)
             logger.error("%d pages of crawl %s were not stored: the database was unreachable",
-                         self.lost, getattr(self.crawler.spider, "crawl_id", "?"))
+                         self.lost, crawl.crawl_id if crawl is not None else "?")
             self.crawler.stats.inc_value("flawless/pages_lost", self.lost)
 
     # -- writing --------------------------------------------------------------------------

@@ -1,20 +1,14 @@
-"""Close the crawl record: status, reason, stats, fixed findings and the digest, in one transaction."""
+"""How a crawl ended, and closing its record: status, reason, stats, fixed findings and the
+digest, in one transaction. Called by :class:`~flawless_spider.lifecycle.CrawlLifecycle`."""
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from scrapy import Spider, signals
-from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
-
 from flawless_spider.crawls import html_pages
-from flawless_spider.db import Database, DatabaseUnavailableError
+from flawless_spider.db import Database
 from pipelines.digest import outage, queue_digest
-
-logger = logging.getLogger(__name__)
 
 # Scrapy close reasons that mean the crawl did not see the whole site.
 INCOMPLETE_REASONS = {
@@ -28,73 +22,33 @@ INCOMPLETE_REASONS = {
 }
 
 
-class CrawlRecorder:
-    """Scrapy extension: records how the crawl ended (``complete``/``incomplete``/``failed``, why)."""
-
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
-        self.item_errors = 0
-        crawler.signals.connect(self.item_error, signal=signals.item_error)
-        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> CrawlRecorder:
-        if not crawler.spidercls or crawler.spidercls.name != "site":
-            raise NotConfigured
-        return cls(crawler)
-
-    def item_error(self, item: Any, response: Any, spider: Spider, failure: Any) -> None:
-        self.item_errors += 1
-
-    async def spider_closed(self, spider: Spider, reason: str) -> None:
-        crawl_id = getattr(spider, "crawl_id", None)
-        if crawl_id is None:
-            return
-        status, why = self.outcome(spider, reason)
-        stats = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
-        checked = checked_kinds(stats) if status != "failed" else []
-        left = {k: v for k, v in getattr(spider, "left_out", {}).items() if v}
-        db = Database.from_crawler(self.crawler)
-        try:
-            # Waits out a database outage; finish_crawl is one transaction, safe to run again.
-            await db.run_retrying("closing the crawl record", finish_crawl, db, spider.site.id,
-                                  crawl_id, status, why, stats, self.crawler.settings,
-                                  checked, left)
-        except DatabaseUnavailableError as exc:
-            logger.error("Crawl %d of %s could not be recorded as %s: %s. It stays 'running' "
-                         "until the next command closes it as incomplete (worker died)",
-                         crawl_id, spider.site.domain, status, exc)
-            db.close()
-            return
-        log = logger.info if status == "complete" else logger.warning
-        log("Crawl %d of %s: %s%s", crawl_id, spider.site.domain, status, f" ({why})" if why else "")
-        db.close()
-
-    def outcome(self, spider: Any, reason: str) -> tuple[str, str | None]:
-        root_error = getattr(spider, "root_error", None)
-        if root_error:
-            return "failed", start_page_problem(root_error, getattr(spider, "root_detail", ""))
-        if reason != "finished":
-            return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
-        left = getattr(spider, "left_out", {})
-        cuts = [LIMIT_REASONS[name].format(spider=spider, urls=_plural(left[name], "URL"),
-                                           more=_pages(left[name]).replace(" ", " more ", 1))
-                for name in LIMIT_REASONS if left.get(name)]
-        if cuts:
-            return "incomplete", "; ".join(cuts)
-        if self.item_errors:
-            return "incomplete", f"{_pages(self.item_errors)} could not be processed (see the log)"
-        stats = self.crawler.stats.get_stats()
-        unchecked = sum(v for k, v in stats.items() if k.startswith("flawless/check_errors/"))
-        if unchecked:
-            return "incomplete", f"{_pages(unchecked)} could not be fully checked (see the log)"
-        return "complete", None
+def crawl_outcome(reason: str, root_error: str | None, root_detail: str,
+                  left_out: dict[str, int], item_errors: int, stats: dict[str, Any], *,
+                  max_pages: int, depth_limit: int) -> tuple[str, str | None]:
+    """How a crawl ended: ``(status, reason in words)`` from Scrapy's close reason, the start
+    page, the limits that left URLs out, and pages a stage could not process."""
+    if root_error:
+        return "failed", start_page_problem(root_error, root_detail)
+    if reason != "finished":
+        return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
+    cuts = [LIMIT_REASONS[name].format(max_pages=max_pages, depth_limit=depth_limit,
+                                       urls=_plural(left_out[name], "URL"),
+                                       more=_pages(left_out[name]).replace(" ", " more ", 1))
+            for name in LIMIT_REASONS if left_out.get(name)]
+    if cuts:
+        return "incomplete", "; ".join(cuts)
+    if item_errors:
+        return "incomplete", f"{_pages(item_errors)} could not be processed (see the log)"
+    unchecked = sum(v for k, v in stats.items() if k.startswith("flawless/check_errors/"))
+    if unchecked:
+        return "incomplete", f"{_pages(unchecked)} could not be fully checked (see the log)"
+    return "complete", None
 
 
 # Why a crawl stopped short of the site, with the number of pages (URLs) it left unfetched.
 LIMIT_REASONS = {
-    "budget": "the page budget of {spider.max_pages} pages was reached ({more} not fetched)",
-    "depth": "the depth limit of {spider.depth_limit} links was reached ({more} not fetched)",
+    "budget": "the page budget of {max_pages} pages was reached ({more} not fetched)",
+    "depth": "the depth limit of {depth_limit} links was reached ({more} not fetched)",
     "trap": "{urls} that looked like a crawler trap not fetched",
 }
 
