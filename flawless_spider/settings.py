@@ -7,8 +7,6 @@ Every ``FLAWLESS_*`` setting (and ``DATABASE_URL``, ``REDIS_URL``, ``SMTP_URL``,
 
 import os
 
-from flawless_spider import __version__
-
 BOT_NAME = "flawless"
 SPIDER_MODULES = ["flawless_spider.spiders"]
 NEWSPIDER_MODULE = "flawless_spider.spiders"
@@ -95,20 +93,10 @@ LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 
-DOWNLOADER_MIDDLEWARES = {
-    "flawless_spider.middlewares.addressguard.AddressGuardMiddleware": 50,
-}
-ITEM_PIPELINES = {
-    "pipelines.links.LinkCheckPipeline": 300,
-    "pipelines.language.LanguagePipeline": 400,
-    "pipelines.store.StorePipeline": 900,
-}
-EXTENSIONS = {
-    "scrapy.extensions.throttle.AutoThrottle": None,
-    "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
-    "flawless_spider.lifecycle.CrawlLifecycle": 100,
-    "flawless_spider.crawls.CrawlHeartbeat": 500,
-}
+# The crawl's components (middlewares, pipelines, extensions) and the settings derived from
+# others (the scheduler from REDIS_URL, the User-Agent from FLAWLESS_CONTACT_URL) come from the
+# add-on, which Scrapy applies after the environment and -s: see flawless_spider/addon.py.
+ADDONS = {"flawless_spider.addon.FlawlessAddon": 0}
 
 
 def _from_environment(names: dict) -> None:
@@ -124,12 +112,3 @@ def _from_environment(names: dict) -> None:
 
 
 _from_environment(globals())
-
-# After the environment, so FLAWLESS_CONTACT_URL from there reaches the User-Agent.
-USER_AGENT = f"Flawless/{__version__} (+{FLAWLESS_CONTACT_URL}; link and spelling checker)"
-
-# Shared crawl frontier: several processes share one crawl through Redis (scrapy-redis).
-if REDIS_URL:
-    SCHEDULER = "flawless_spider.frontier.SiteRedisScheduler"
-    DUPEFILTER_CLASS = "scrapy_redis.dupefilter.RFPDupeFilter"
-    SCHEDULER_PERSIST = False

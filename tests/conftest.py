@@ -113,6 +113,15 @@ def serve() -> Iterator[Callable[..., SiteServer]]:
 
 
 @pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real ``redis-server`` for one test (see tests/redisutil.py)."""
+    from tests.redisutil import redis_server
+
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
 def scrapy_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """Environment for running Flawless commands against the test database."""
     env = dict(os.environ)

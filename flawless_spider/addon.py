@@ -1,0 +1,70 @@
+"""The Flawless add-on: wires the components of a crawl and derives settings from final values.
+
+Scrapy applies add-ons (the ``ADDONS`` setting) once every other source of settings is in:
+the defaults in ``settings.py``, the environment variables it reads, and ``-s NAME=VALUE``.
+So settings derived from others are derived here, from the values that won, and
+defaults < environment < ``-s`` holds for them too:
+
+- ``REDIS_URL`` chooses the scheduler: the shared frontier (:mod:`flawless_spider.frontier`)
+  when set, Scrapy's own in-memory scheduler otherwise;
+- ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set).
+
+Components are added with ``setdefault``: a project that lists one of them (or disables it
+with ``None``) keeps its own choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import BaseSettings, get_settings_priority
+from scrapy.utils.misc import load_object
+
+from flawless_spider import __version__
+
+DOWNLOADER_MIDDLEWARES = {
+    "flawless_spider.middlewares.addressguard.AddressGuardMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "pipelines.links.LinkCheckPipeline": 300,
+    "pipelines.language.LanguagePipeline": 400,
+    "pipelines.store.StorePipeline": 900,
+}
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
+    "flawless_spider.lifecycle.CrawlLifecycle": 100,
+    "flawless_spider.crawls.CrawlHeartbeat": 500,
+}
+SHARED_SCHEDULER = {
+    "SCHEDULER": "flawless_spider.frontier.SiteRedisScheduler",
+    "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+    "SCHEDULER_PERSIST": False,
+}
+
+
+def user_agent(contact_url: str) -> str:
+    return f"Flawless/{__version__} (+{contact_url}; link and spelling checker)"
+
+
+class FlawlessAddon:
+    """Scrapy add-on (``ADDONS = {"flawless_spider.addon.FlawlessAddon": 0}``)."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        for name, components in (("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
+                                 ("ITEM_PIPELINES", ITEM_PIPELINES),
+                                 ("EXTENSIONS", EXTENSIONS)):
+            for path, order in components.items():
+                settings.setdefault_in_component_priority_dict(name, load_object(path), order)
+        if _unset(settings, "USER_AGENT"):
+            settings.set("USER_AGENT", user_agent(settings.get("FLAWLESS_CONTACT_URL")), "addon")
+        if settings.get("REDIS_URL") and _unset(settings, "SCHEDULER"):
+            for name, value in SHARED_SCHEDULER.items():
+                if _unset(settings, name):
+                    settings.set(name, value, "addon")
+
+
+def _unset(settings: BaseSettings, name: str) -> bool:
+    """True when ``name`` still has Scrapy's default (nobody set it, so it is ours to derive)."""
+    priority: Any = settings.getpriority(name)
+    return priority is None or priority <= get_settings_priority("default")
