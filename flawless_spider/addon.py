@@ -36,11 +36,7 @@ EXTENSIONS = {
     "flawless_spider.lifecycle.CrawlLifecycle": 100,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
 }
-SHARED_SCHEDULER = {
-    "SCHEDULER": "flawless_spider.frontier.SiteRedisScheduler",
-    "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-    "SCHEDULER_PERSIST": False,
-}
+SHARED_SCHEDULER = {"SCHEDULER": "flawless_spider.frontier.SharedScheduler"}
 
 
 def user_agent(contact_url: str) -> str:

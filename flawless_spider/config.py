@@ -163,6 +163,8 @@ RULES: dict[str, Rule] = {
     "DATABASE_URL": Rule("empty or a URL like postgresql://user:pass@host:5432/dbname",
                          _database_url),
     "REDIS_URL": url("redis", "rediss", "unix", host=False),
+    "FLAWLESS_WORKER_LEASE": number(1, unit="seconds"),
+    "FLAWLESS_REDIS_EXPIRY": number(60, unit="seconds"),
 }
 
 

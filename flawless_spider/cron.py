@@ -1,8 +1,9 @@
 """The cron entry point: crawl every site that is due, then send the digests.
 
 Run by ``scripts/cron`` (e.g. every 15 minutes). Each crawl runs in its own ``scrapy crawl``
-process; a PostgreSQL advisory lock per site keeps two cron runs (on one machine or several)
-from crawling the same site at once.
+process (or, with ``REDIS_URL`` and ``--workers N``, in N processes that share it); a
+PostgreSQL advisory lock per site keeps two cron runs (on one machine or several) from
+crawling the same site at once.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900
     ``[]`` (asked again once its lock is held, as another cron run may just have crawled it).
     """
     rows = db.query(
-        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, max(c.started_at) AS last_started,"
-        " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id AND c.kind = 'full'"
+        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, s.settings,"
+        " max(c.started_at) AS last_started, now() AS now,"
+        " (SELECT l.pages FROM crawls l WHERE l.site_id = s.id AND l.kind = 'full'"
+        "  AND l.status IN ('complete', 'incomplete') ORDER BY l.id DESC LIMIT 1) AS last_pages"
+        " FROM sites s LEFT JOIN crawls c ON c.site_id = s.id AND c.kind = 'full'"
         " WHERE s.owner_email IS NOT NULL"  # ad-hoc crawls (-a url=) are not scheduled
         "   AND (%(site)s::integer IS NULL OR s.id = %(site)s)"
         " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id",
@@ -62,8 +66,27 @@ def interval(site: dict, retry_delay: float) -> timedelta:
     return min(schedule, backoff)
 
 
-def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 900.0) -> int | None:
-    """Crawl one site in a child process while holding its lock.
+def workers_for(site: dict, workers: int, large_site: int, shared: bool) -> int:
+    """How many worker processes crawl ``site``: its own ``workers`` setting (``scrapy sites
+    set``), else ``workers`` (for every site, or with ``large_site`` only for sites whose last
+    crawl had at least that many pages); always one without ``REDIS_URL``."""
+    own = (site.get("settings") or {}).get("workers")
+    if isinstance(own, int) and not isinstance(own, bool) and own >= 1:
+        count = own
+    elif large_site and (site.get("last_pages") or 0) < large_site:
+        count = 1
+    else:
+        count = workers
+    if count > 1 and not shared:
+        logger.warning("%s asks for %d workers, but REDIS_URL is not set: crawling it with one",
+                       site["domain"], count)
+        return 1
+    return count
+
+
+def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 900.0,
+              workers: int = 1) -> int | None:
+    """Crawl one site in ``workers`` child processes (one shared crawl) while holding its lock.
 
     None when another run holds the lock, or crawled the site between our due query and the
     lock (so two overlapping cron runs crawl each due site once).
@@ -80,9 +103,13 @@ def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 9
         if not due_sites(db, site["id"], retry_delay):
             logger.info("%s was crawled by another run meanwhile; skipping", site["domain"])
             return None
-        logger.info("Crawling %s (%s)", site["domain"], site["schedule"])
+        logger.info("Crawling %s (%s)%s", site["domain"], site["schedule"],
+                    f" with {workers} workers" if workers > 1 else "")
         command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site['id']}", *extra]
-        return subprocess.call(command, cwd=PROJECT_DIR, env=os.environ.copy())
+        procs = [subprocess.Popen(command, cwd=PROJECT_DIR, env=os.environ.copy())
+                 for _ in range(workers)]
+        codes = [proc.wait() for proc in procs]
+        return next((code for code in codes if code), 0)
     finally:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_BASE + site["id"],))
@@ -110,10 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-digest", action="store_true", help="do not send digests afterwards")
     parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting passed to every crawl (like scrapy -s)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes sharing each crawl (needs REDIS_URL; a site's own"
+                             " 'workers' setting wins)")
+    parser.add_argument("--large-site", type=int, default=0, metavar="PAGES",
+                        help="use --workers only for sites whose last crawl had at least PAGES"
+                             " pages")
     args = parser.parse_args(argv)
+    if args.workers < 1 or args.large_site < 0:
+        fail("--workers takes a whole number of at least 1, --large-site one of at least 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
     os.chdir(PROJECT_DIR)
     settings = crawl_settings(args.set)
+    shared = bool(settings.get("REDIS_URL"))
+    if args.workers > 1 and not shared:
+        fail("--workers needs REDIS_URL: the workers of a crawl share it through Redis")
     retry_delay = settings.getfloat("FLAWLESS_FAILED_RETRY_DELAY")
     db = Database.from_settings(settings)
     try:
@@ -130,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         failures = 0
         extra = [part for value in args.set for part in ("-s", value)]
         for site in sites:
-            code = run_crawl(db, site, extra, retry_delay)
+            code = run_crawl(db, site, extra, retry_delay,
+                             workers_for(site, args.workers, args.large_site, shared))
             if code:
                 failures += 1
                 logger.error("The crawl of %s exited with status %d", site["domain"], code)

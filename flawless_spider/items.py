@@ -70,6 +70,9 @@ class Page:
 
     checked: bool | None = None
     """Set by the store (which drops the HTML): whether this fetch was :attr:`evidence`."""
+    held: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What each stage keeps from this page for the end of the crawl, by stage (shared crawls
+    only): stored with the page, merged by the worker that finishes the crawl."""
 
     @property
     def evidence(self) -> bool:

@@ -40,7 +40,10 @@ def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, An
         "  CASE WHEN f.fixed_crawl_id = %(c)s THEN 'fixed'"
         "       WHEN f.first_crawl_id = %(c)s THEN 'new' ELSE 'open' END AS state"
         " FROM findings f WHERE f.site_id = %(s)s AND f.first_crawl_id <= %(c)s"
-        "   AND (f.fixed_crawl_id IS NULL OR f.fixed_crawl_id >= %(c)s)",
+        "   AND (f.fixed_crawl_id IS NULL OR f.fixed_crawl_id >= %(c)s)"
+        # A link problem on several pages is shown by its record on the first page (the same
+        # one whatever order the crawl, or its workers, stored them in).
+        " ORDER BY f.page_url, f.fingerprint",
         {"c": crawl_id, "s": site.id},
     )
     records = []

@@ -59,7 +59,9 @@ FLAWLESS_FAILED_RETRY_DELAY = 900  # seconds before a failed scheduled crawl is 
 SMTP_URL = ""
 
 DATABASE_URL = ""
-REDIS_URL = ""
+REDIS_URL = ""  # set: crawls are shared by every worker started for them (see the README)
+FLAWLESS_WORKER_LEASE = 60  # seconds; a dead worker's requests go back to the queue after this
+FLAWLESS_REDIS_EXPIRY = 86400  # seconds a shared crawl's Redis keys outlive its last activity
 
 # --- Scrapy: polite defaults for crawling other people's sites ---------------------------
 

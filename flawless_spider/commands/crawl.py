@@ -86,3 +86,31 @@ class Command(ScrapyCrawlCommand):
                 db.close()
         except (SiteError, DatabaseError, SchemaTooNewError) as exc:
             raise UsageError(str(exc), print_help=False) from None
+        self.check_redis()
+
+    def check_redis(self) -> None:
+        """With REDIS_URL, Redis must answer before a worker joins (or opens) a crawl."""
+        url = self.settings.get("REDIS_URL")
+        if not url:
+            return
+        import redis
+
+        try:
+            server = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=10)
+            try:
+                server.ping()
+            finally:
+                server.close()
+        except (redis.RedisError, ValueError) as exc:
+            raise UsageError(f"cannot reach Redis at REDIS_URL ({_masked(url)}): {exc}",
+                             print_help=False) from None
+
+
+def _masked(url: str) -> str:
+    """``url`` without its password (error lines end up in cron logs)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url

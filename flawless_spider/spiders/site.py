@@ -221,6 +221,7 @@ class SiteSpider(Spider):
             url=request.url, final_url=request.url, status=None, site_id=crawl.site.id,
             crawl_id=crawl.crawl_id, depth=request.meta.get("depth", 0), error=error,
             referer=request.meta.get("flawless_referer", ""),
+            requested_url=request.meta.get("redirect_urls", [request.url])[0],
         )
         if root:
             crawl.root_failed(error, failure.getErrorMessage() if error == "blocked" else "")

@@ -218,7 +218,7 @@ class LanguageChecker:
         for block, result in analysed:
             if result.tag is None or (not result.spelling and not result.grammar):
                 continue
-            bid = hash((result.text, result.tag))
+            bid = block_id(result.text, result.tag)
             for issue in result.spelling:
                 low = issue.word.lower()
                 self._word_blocks[low].add(bid)
@@ -289,6 +289,38 @@ class LanguageChecker:
             count=1,
         )
 
+    # --- shared crawls: what a page leaves for the end of the crawl, and merging it ------------
+
+    def take_held(self) -> dict[str, Any] | None:
+        """What the pages checked since the last call left for :meth:`finalize` (and forget it
+        here): a worker of a shared crawl keeps it with the page, and the worker that finishes
+        the crawl merges every page's (:meth:`merge`). None when there is nothing."""
+        held = {"held": self._held, "likely": self._likely, "word_blocks": dict(self._word_blocks),
+                "code_words": self.code_words, "candidates": self.candidates,
+                "words": self.words}
+        self._held, self._likely, self._word_blocks = {}, [], defaultdict(set)
+        self.code_words, self.candidates, self.words = set(), Counter(), 0
+        if not (held["held"] or held["likely"] or held["word_blocks"] or held["code_words"]
+                or held["candidates"] or held["words"]):
+            return None
+        return held
+
+    def merge(self, held: dict[str, Any]) -> None:
+        """Add what :meth:`take_held` returned (in any process) to this checker's state."""
+        for key, item in held["held"].items():
+            mine = self._held.get(key)
+            if mine is None:
+                self._held[key] = item
+            else:
+                for url, position in item.pages.items():
+                    mine.pages.setdefault(url, position)
+        self._likely.extend(held["likely"])
+        for word, blocks in held["word_blocks"].items():
+            self._word_blocks[word].update(blocks)
+        self.code_words.update(held["code_words"])
+        self.candidates.update(held["candidates"])
+        self.words += held["words"]
+
     # --- end of crawl -----------------------------------------------------------------------
 
     def _is_term(self, word: str) -> bool:
@@ -351,6 +383,13 @@ class LanguageChecker:
                 if (place, item["key"]) not in found:
                     found[(place, item["key"])] = item
         return sorted(found.values(), key=lambda f: (f["page_url"], f["type"], f["key"]))
+
+
+def block_id(text: str, tag: str | None) -> int:
+    """A block's identity for counting the distinct blocks a word is in: the same in every
+    process (``hash()`` of a string is not), so workers of a shared crawl can merge counts."""
+    return int.from_bytes(hashlib.blake2b(f"{tag or ''}\x1f{text}".encode(), digest_size=8)
+                          .digest(), "big")
 
 
 def block_place(text: str, tag: str | None) -> str:

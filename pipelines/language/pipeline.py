@@ -51,6 +51,8 @@ class LanguagePipeline:
         self.suggester = Suggester()
         self.site_id = 0
         self.crawl_id = 0
+        self.crawl: CrawlLifecycle | None = None
+        self.shared = False
 
     @classmethod
     def from_crawler(cls, crawler: scrapy.crawler.Crawler) -> LanguagePipeline:
@@ -65,6 +67,8 @@ class LanguagePipeline:
                         self.crawler.spider.name)
             return
         site = crawl.site
+        self.crawl = crawl
+        self.shared = crawl.shared is not None
         self.site_id = site.id
         self.crawl_id = crawl.crawl_id
         site_settings = getattr(site, "settings", None) or {}
@@ -101,6 +105,10 @@ class LanguagePipeline:
             if self.lt is not None:
                 await self._languagetool(analysed)
             item.findings.extend(self.checker.page_findings(item.url, analysed))
+            if self.shared:
+                held = self.checker.take_held()
+                if held is not None:
+                    item.held["language"] = held  # for the worker that finishes the crawl
         except Exception:
             # A bug on one odd page must not lose the page: it is stored without language
             # findings and the crawl is recorded as incomplete (see CrawlRecorder).
@@ -155,6 +163,9 @@ class LanguagePipeline:
         """Findings held until the crawl fetched everything (unknown words, boilerplate)."""
         if self.checker is None:
             return []
+        if self.shared and self.crawl is not None:
+            for held in await self.crawl.held("language"):
+                self.checker.merge(held)
         pending = self.checker.pending_suggestions()
         suggestions = await self.suggester.suggest_many(pending)
         findings = self.checker.finalize(lambda tag, word: suggestions.get((tag, word), []))

@@ -6,6 +6,11 @@ internal resources wait for the end of the crawl, when it is certain the spider 
 them as pages (so nothing is requested twice). Findings whose target was still unknown when
 their page went by are emitted at the end of the crawl (the crawl lifecycle's finalizer) as one
 ``FindingsBatch``.
+
+In a shared crawl (``REDIS_URL``) each target is checked by one worker (the first to claim it)
+and its result is shared in Redis; what a page leaves open (its links to targets not known yet,
+its own status as a target) is kept with the page, and the worker that finishes the crawl
+merges what every worker kept and settles it, once.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import redis
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -79,6 +85,7 @@ class LinkCheckPipeline:
         """Internal stylesheets whose links were all checked (evidence for their findings)."""
         self._disallowed: tuple[int, set[str]] = (-1, set())
         self.active = False
+        self.shared = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
@@ -107,6 +114,7 @@ class LinkCheckPipeline:
         self.active = True
         self.crawl = crawl
         self.site = crawl.site
+        self.shared = crawl.shared is not None
         self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
                                **self.checker_options)
         self.checker.known = self._known
@@ -119,11 +127,20 @@ class LinkCheckPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Page) or not self.active:
             return item
-        self._record(item)
+        crawled = self._record(item)
         external: list[str] = []
+        deferred: list[tuple[str, Ref]] | None = [] if self.shared else None
         for link in item.links:
-            self._add(link, item.url, item.final_url, item.findings, external)
+            self._add(link, item.url, item.final_url, item.findings, external, deferred)
         self._start_external(external)
+        if self.shared and (crawled or deferred):
+            # Kept with the page until the end of the crawl (the worker that finishes it
+            # settles every worker's open links).
+            item.held["links"] = {
+                "crawled": crawled, "pending": deferred,
+                "targets": {key: (self.urls[key], self.kinds[key], key in self.stylesheets)
+                            for key, _ in deferred or ()},
+            }
         return item
 
     async def close_spider(self) -> None:
@@ -142,9 +159,15 @@ class LinkCheckPipeline:
         location = response.headers.get("Location")
         if location:
             target = urljoin(request.url, safe_url_string(location.decode("latin-1")))
-            self.hints[target_key(request.url)] = (response.status, target)
+            key = target_key(request.url)
+            self.hints[key] = (response.status, target)
+            if self.shared:  # for the worker that checks what is left at the end
+                try:
+                    self.crawl.shared.put_hint(key, response.status, target)
+                except redis.RedisError as exc:
+                    self.crawl.redis_lost(exc)
 
-    def _record(self, page: Page) -> None:
+    def _record(self, page: Page) -> dict[str, Result]:
         """A crawled page is the result of every link to it: with its redirect chain for links
         to the URL that was requested, as a plain answer for links to where it ended."""
         reason = ""
@@ -164,6 +187,7 @@ class LinkCheckPipeline:
             if key not in self.crawled:
                 self.crawled[key] = result
                 self._settle(key, result)
+        return results
 
     def _known(self, url: str) -> Result | None:
         key = target_key(url)
@@ -182,8 +206,9 @@ class LinkCheckPipeline:
     # -- links ------------------------------------------------------------------------------
 
     def _add(self, link: Link, page_url: str, shown_url: str, findings: list[dict[str, Any]],
-             external: list[str]) -> None:
-        """Decide ``link`` now if possible (into ``findings``), else queue it for its target."""
+             external: list[str], deferred: list[tuple[str, Ref]] | None = None) -> None:
+        """Decide ``link`` now if possible (into ``findings``), else queue it for its target
+        (into ``deferred``, when given: kept with the page for the end of the crawl)."""
         kind = kind_of(link, self.site.is_same_site)
         if kind is Kind.SKIP:
             return
@@ -219,7 +244,10 @@ class LinkCheckPipeline:
             self.stylesheets.add(key)
         if self.kinds.get(key) is not Kind.PAGE:
             self.kinds[key] = kind
-        self.pending.setdefault(key, []).append(ref)
+        if deferred is not None:
+            deferred.append((key, ref))
+        else:
+            self.pending.setdefault(key, []).append(ref)
         if kind is Kind.EXTERNAL and key not in self.tasks:
             external.append(key)
             self.tasks[key] = asyncio.get_running_loop().create_future()  # claimed
@@ -231,6 +259,8 @@ class LinkCheckPipeline:
                 self.tasks[key] = task
 
     async def _check_external(self, keys: list[str]) -> None:
+        if self.shared:  # one worker checks each target
+            keys = await self._claim(keys)
         try:
             cached = await self.cache.get_many(keys)
         except Exception:
@@ -239,7 +269,30 @@ class LinkCheckPipeline:
         self.crawler.stats.inc_value("flawless/links/cache_hits", len(cached))
         for key, result in cached.items():
             self._settle(key, result)
+        await self._share(cached)
         await asyncio.gather(*(self._check(key) for key in keys if key not in cached))
+
+    async def _claim(self, keys: list[str]) -> list[str]:
+        """The targets among ``keys`` this worker is the one to check (the first to ask)."""
+        shared = self.crawl.shared
+        assert shared is not None
+        try:
+            return [key for key, mine in zip(keys, await asyncio.to_thread(
+                lambda: [shared.claim_link(k) for k in keys]), strict=True) if mine]
+        except Exception as exc:  # Redis is away: the lifecycle stops the crawl
+            self.crawl.redis_lost(exc)
+            return []
+
+    async def _share(self, results: dict[str, Result]) -> None:
+        """Results of this worker's checks, for every worker (and the end of the crawl)."""
+        if not self.shared or not results:
+            return
+        shared = self.crawl.shared
+        assert shared is not None
+        try:
+            await asyncio.to_thread(shared.put_links, results)
+        except Exception as exc:
+            self.crawl.redis_lost(exc)
 
     async def _check(self, key: str) -> None:
         url = self.urls[key]
@@ -252,6 +305,7 @@ class LinkCheckPipeline:
             result = Result(url, skipped=True, reason="checker_error")
         self.crawler.stats.inc_value("flawless/links/checked")
         self._settle(key, result)
+        await self._share({key: result})
         if not self.site.is_same_site(url):
             self.cache.put(key, result)
             if len(self.cache) >= CACHE_FLUSH_SIZE:
@@ -308,6 +362,8 @@ class LinkCheckPipeline:
     async def finalize(self) -> list[FindingsBatch]:
         """Called by the crawl lifecycle when every page is in: settle every link still waiting."""
         try:
+            if self.shared:
+                await self._merge()
             await self._finish()
         except Exception:
             logger.exception("Link checks could not be finished")
@@ -323,6 +379,33 @@ class LinkCheckPipeline:
             return []
         return [FindingsBatch(site_id=self.site.id, crawl_id=self.crawl.crawl_id,
                               findings=findings, source="links", checked_places=places)]
+
+    async def _merge(self) -> None:
+        """A shared crawl: take in what every worker kept, and the results they shared."""
+        shared = self.crawl.shared
+        assert shared is not None
+        self.hints.update(await asyncio.to_thread(shared.hints))
+        for held in await self.crawl.held("links"):
+            for key, (url, kind, stylesheet) in held["targets"].items():
+                self.urls.setdefault(key, url)
+                if self.kinds.get(key) is not Kind.PAGE:
+                    self.kinds[key] = kind
+                if stylesheet:
+                    self.stylesheets.add(key)
+            for key, ref in held["pending"]:
+                self.pending.setdefault(key, []).append(ref)
+            for key, result in held["crawled"].items():
+                if key not in self.crawled:
+                    self.crawled[key] = result
+                    self._settle(key, result)
+        unknown = [key for key in self.pending if key not in self.results]
+        for key, result in (await asyncio.to_thread(shared.get_links, unknown)).items():
+            self._settle(key, result)
+        for key in list(self.pending):
+            if key in self.results:
+                self._settle(key, self.results[key])
+            elif key in self.tasks and self.tasks[key].done():
+                del self.tasks[key]  # claimed by a worker that never answered: check it here
 
     async def _finish(self) -> None:
         while True:

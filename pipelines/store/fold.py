@@ -31,6 +31,10 @@ class IndexFolder:
         self.folded: dict[str, str] = {}
         self.done = False
 
+    def would_hold(self, page: Page) -> bool:
+        """True when :meth:`take` would hold ``page`` back."""
+        return page.evidence and not self.done and bool(candidate(page))
+
     def take(self, page: Page) -> bool:
         """True when ``page`` is held back (it may be another address of a page of the site)."""
         if not page.evidence:

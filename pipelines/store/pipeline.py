@@ -1,11 +1,17 @@
 """Store every page and its findings, in batches, idempotently (a page is stored once per crawl).
 
 Writes wait out a database outage instead of losing pages: see :class:`StorePipeline`.
+
+In a shared crawl (``REDIS_URL``) a page's request is released only once the page is stored,
+with what the stages keep from it for the end of the crawl (see
+:class:`~flawless_spider.lifecycle.CrawlLifecycle`); pages that may be another address of a page
+are parked in Redis, and the worker that finishes the crawl folds them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,6 +21,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
+import redis
 from scrapy.crawler import Crawler
 
 from flawless_spider.db import Database, DatabaseUnavailableError
@@ -58,12 +65,20 @@ class StorePipeline:
         self._room = asyncio.Event()
         self._paused = False
         self.folder = IndexFolder()
+        self.crawl: CrawlLifecycle | None = None
+        self.shared = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         settings = crawler.settings
         return cls(crawler, Database.from_crawler(crawler), settings.getint("FLAWLESS_DB_BATCH_SIZE"),
                    settings.getint("FLAWLESS_DB_MAX_BUFFER"))
+
+    def open_spider(self) -> None:
+        self.crawl = CrawlLifecycle.of(self.crawler)
+        self.shared = self.crawl is not None and self.crawl.shared is not None
+        if self.crawl is not None and self.shared:
+            self.crawl.add_flusher(self.flush)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Page):
@@ -73,13 +88,16 @@ class StorePipeline:
             # The store needs none of the page's body: keep the buffer small (after deciding
             # whether the fetch is evidence, which needs to know it was HTML).
             page = dataclasses.replace(item, html="", links=[], headers={}, checked=item.evidence)
-            if not self.folder.take(page):
+            if self.shared and self.folder.would_hold(page):
+                assert self.crawl is not None
+                await self.crawl.pages_done([], parked=[page])  # folded at the end, by one worker
+            elif not self.folder.take(page):
                 self._enqueue(page)
         elif isinstance(item, FindingsBatch):
             if self.gave_up:
                 return item
             if not self.folder.done:  # the first end-of-crawl batch: every page is in
-                self._release_held()
+                await self._release_held()
             self.queue.append(self.folder.remap(item))
         else:
             return item
@@ -93,14 +111,32 @@ class StorePipeline:
         self.queue.append(page)
         self.waiting += 1
 
-    def _release_held(self) -> None:
-        """Pages held to be folded into another address of theirs go out (folded or not)."""
+    async def _release_held(self) -> None:
+        """Pages held to be folded into another address of theirs go out (folded or not).
+
+        In a shared crawl, the worker that finishes the crawl folds every worker's parked pages
+        against the content hashes of all pages; the other workers hold nothing.
+        """
+        if self.shared:
+            assert self.crawl is not None
+            if self.crawl.role != "final" or self.folder.done:
+                self.folder.done = True
+                return
+            parked, hashes = await self.crawl.parked_pages()
+            self.folder.hashes.update(hashes)
+            self.folder.held.extend(parked)
         for page in self.folder.release():
             self._enqueue(page)
 
+    async def flush(self) -> None:
+        """Write everything buffered now (a shared worker that is idle releases its requests)."""
+        if self._writer is not None:
+            await self._writer
+        await self._write_batches(final=True)
+
     async def close_spider(self) -> None:
         if not self.gave_up:
-            self._release_held()
+            await self._release_held()
         self.closing = True
         if self._writer is not None:
             await self._writer
@@ -123,6 +159,9 @@ class StorePipeline:
                 await self._write(pages, loose)
             except DatabaseUnavailableError as exc:
                 self._give_up(exc, len(pages))
+            else:
+                if self.shared and self.crawl is not None:
+                    await self._done(pages)
             self.waiting -= len(pages)
             self._made_room()
 
@@ -145,6 +184,12 @@ class StorePipeline:
             stats.inc_value("flawless/check_errors/store", len(pages) + len(loose))
         else:
             stats.inc_value("flawless/pages_stored", len(pages))
+
+    async def _done(self, pages: list[Page]) -> None:
+        """Stored: their requests are released (a Redis failure stops the crawl by itself)."""
+        assert self.crawl is not None
+        with contextlib.suppress(redis.RedisError):
+            await self.crawl.pages_done(pages)
 
     def _give_up(self, exc: DatabaseUnavailableError, in_batch: int) -> None:
         """The outage lasted too long: drop what is buffered, say so once, stop the crawl."""
