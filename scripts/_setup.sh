@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server)
+APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server nginx)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

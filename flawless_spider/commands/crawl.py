@@ -25,6 +25,8 @@ class Command(ScrapyCrawlCommand):
             "Run a spider of the project. Flawless's spider is `site`:\n\n"
             "  scrapy crawl site -a url=https://example.com/   crawl a site (registered if new)\n"
             "  scrapy crawl site -a site=example.com           crawl a registered site (id or domain)\n\n"
+            "With REDIS_URL set, `-a site=` started again (here or on another machine) while a "
+            "crawl of the site runs joins that crawl as one more worker.\n\n"
             "The exit status is 1 when the site could not be crawled at all (a failed crawl)."
         )
 
