@@ -75,14 +75,24 @@ class SharedScheduler(BaseScheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         try:
-            if not request.dont_filter and self.df.request_seen(request):
-                self.df.log(request, self.spider)
-                return False
             if request.meta.get("flawless_local") or "flawless_lease" in request.meta:
-                self.local.append(request)  # ours: the end of the crawl, a redirect we follow
+                # Ours: the end of the crawl, a redirect we follow.
+                if not request.dont_filter and self.df.request_seen(request):
+                    self.df.log(request, self.spider)
+                    return False
+                self.local.append(request)
             else:
-                self.shared.push(picklecompat.dumps(request.to_dict(spider=self.spider)),
-                                 request.priority)
+                fingerprint = self.df.request_fingerprint(request)
+                data = picklecompat.dumps(request.to_dict(spider=self.spider))
+                queued = self.lifecycle.schedule_page(request, fingerprint, data)
+                if queued is None:  # not a page (a sitemap): the duplicate filter decides
+                    queued = request.dont_filter or self.shared.schedule(
+                        fingerprint, data, request.priority)
+                    if request.dont_filter:
+                        self.shared.push(data, request.priority)
+                if not queued:
+                    self.df.log(request, self.spider)
+                    return False
         except redis.RedisError as exc:
             self.lifecycle.redis_lost(exc)
             return False

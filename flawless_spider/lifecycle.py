@@ -40,6 +40,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.http import Response
+from w3lib.url import canonicalize_url
 
 from flawless_spider.crawls import leave_crawl, start_crawl
 from flawless_spider.db import Database, DatabaseUnavailableError
@@ -117,6 +118,9 @@ class SharedFrontier:
     def __init__(self, shared: SharedCrawl, max_pages: int):
         self.shared = shared
         self.max_pages = max_pages
+        self.admitting: set[str] = set()
+        """Keys :meth:`admit` let through: the scheduler takes them, atomically with queueing
+        their requests (see :meth:`SharedCrawl.admit_and_schedule`)."""
         self._taken: set[str] = set()
         self._left: set[str] = set()
         self._budget = False
@@ -136,14 +140,18 @@ class SharedFrontier:
         return False
 
     def admit(self, key: str) -> str:
+        """``new`` for now: the scheduler decides, when it queues the request (``scheduled``)."""
         if key in self._taken:
             return "seen"
-        verdict = self.shared.admit(key, self.max_pages)
-        if verdict == "budget":
+        self.admitting.add(key)
+        return "new"
+
+    def scheduled(self, key: str, verdict: str) -> None:
+        """What the shared crawl said when the scheduler queued ``key``'s request."""
+        if verdict.startswith("budget"):
             self._budget = True
         else:
             self._memo(self._taken, key)
-        return verdict
 
     def add_seen(self, key: str) -> None:
         if key not in self._taken:
@@ -260,15 +268,40 @@ class CrawlLifecycle:
         return self.frontier.was_seen(key)
 
     def admit(self, key: str) -> bool:
-        """Take ``key`` for fetching: False when it was taken already or the budget is spent."""
+        """Take ``key`` for fetching: False when it was taken already or the budget is spent.
+
+        In a shared crawl the answer is final only when the request is queued: the scheduler
+        takes the key and queues its request in one step (:meth:`schedule_page`).
+        """
         verdict = self.frontier.admit(key)
         if verdict == "budget":
-            stats = self.crawler.stats
-            if not stats.get_value("flawless/budget_exhausted"):
-                logger.warning("Page budget of %d pages reached: not following more links",
-                               self.max_pages)
-                stats.set_value("flawless/budget_exhausted", True)
+            self._over_budget()
             self.leave("budget", key)
+        return verdict == "new"
+
+    def _over_budget(self) -> None:
+        stats = self.crawler.stats
+        if not stats.get_value("flawless/budget_exhausted"):
+            logger.warning("Page budget of %d pages reached: not following more links",
+                           self.max_pages)
+            stats.set_value("flawless/budget_exhausted", True)
+
+    def schedule_page(self, request: Request, fingerprint: str, data: bytes) -> bool | None:
+        """Queue a page request :meth:`admit` let through, taking its URL in the same step;
+        None when ``request`` is no such request. (Shared crawls.)"""
+        frontier = self.frontier
+        assert isinstance(frontier, SharedFrontier) and self.shared is not None
+        key = canonicalize_url(request.url, keep_fragments=False)
+        if key not in frontier.admitting:
+            return None
+        frontier.admitting.discard(key)
+        verdict = self.shared.admit_and_schedule(key, self.max_pages, fingerprint, data,
+                                                 request.priority)
+        frontier.scheduled(key, verdict)
+        if verdict.startswith("budget"):
+            self._over_budget()
+            if verdict == "budget":  # counted now (once per URL)
+                self.crawler.stats.inc_value("flawless/left_out/budget")
         return verdict == "new"
 
     def add_seen(self, key: str) -> None:

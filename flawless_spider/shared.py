@@ -39,14 +39,31 @@ NAMES = ("requests", "dupefilter", "seen", "left", "left_out", "disallowed", "wo
          "claims", "hints", "held:links", "held:language", "pages", "parked", "folded", "root", "stop",
          "final", "stats")
 
-# Take `key` for fetching unless it was taken; over the budget, count it as left out.
-ADMIT = """
+# Take a page request's `key` and queue it, in one step (a worker killed in between would
+# otherwise leave a URL taken that no one fetches). A fingerprint already scheduled (a
+# redirect some worker follows) counts as taken.
+ADMIT_PUSH = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SISMEMBER', KEYS[4], ARGV[3]) == 1 then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  return 0
+end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[3], 'budget', 1) end
-  return -1
+  if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+    redis.call('HINCRBY', KEYS[3], 'budget', 1)
+    return -1
+  end
+  return -2
 end
 redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
+return 1
+"""
+# Queue a request unless its fingerprint was scheduled, in one step.
+PUSH = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 1
 """
 LEAVE = """
@@ -113,7 +130,8 @@ class SharedCrawl:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_ms = max(1, int(lease * 1000))
         self.expiry = max(60, int(expiry))
-        self._admit = server.register_script(ADMIT)
+        self._admit_push = server.register_script(ADMIT_PUSH)
+        self._push = server.register_script(PUSH)
         self._leave = server.register_script(LEAVE)
         self._pop = server.register_script(POP)
         self._reclaim = server.register_script(RECLAIM)
@@ -198,11 +216,6 @@ class SharedCrawl:
     def was_seen(self, key: str) -> bool:
         return bool(self.server.sismember(self.key("seen"), key))
 
-    def admit(self, key: str, max_pages: int) -> str:
-        verdict = self._admit(keys=[self.key("seen"), self.key("left"), self.key("left_out")],
-                              args=[key, max_pages])
-        return {1: "new", 0: "seen", -1: "budget"}[int(verdict)]
-
     def add_seen(self, key: str) -> None:
         self.server.sadd(self.key("seen"), key)
 
@@ -233,6 +246,21 @@ class SharedCrawl:
 
     def push(self, data: bytes, priority: int = 0) -> None:
         self.server.zadd(self.key("requests"), {data: -priority})
+
+    def schedule(self, fingerprint: str, data: bytes, priority: int = 0) -> bool:
+        """Queue a request unless one with its fingerprint was scheduled already."""
+        return bool(self._push(keys=[self.key("dupefilter"), self.key("requests")],
+                               args=[fingerprint, data, -priority]))
+
+    def admit_and_schedule(self, key: str, max_pages: int, fingerprint: str, data: bytes,
+                           priority: int = 0) -> str:
+        """Take the page ``key`` and queue its request: ``new``, ``seen``, or ``budget``
+        (``budget again`` when the URL was counted as left out already)."""
+        verdict = self._admit_push(
+            keys=[self.key("seen"), self.key("left"), self.key("left_out"),
+                  self.key("dupefilter"), self.key("requests")],
+            args=[key, max_pages, fingerprint, data, -priority])
+        return {1: "new", 0: "seen", -1: "budget", -2: "budget again"}[int(verdict)]
 
     def pop(self) -> bytes | None:
         """The next request, leased to this worker until :meth:`release`."""

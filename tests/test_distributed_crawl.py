@@ -201,3 +201,20 @@ def test_workers_per_site_come_from_the_site_then_the_size_threshold():
     assert [workers_for(s, 4, 5000, shared=True) for s in (small, large, own)] == [1, 4, 3]
     assert [workers_for(s, 4, 0, shared=True) for s in (small, large, own)] == [4, 4, 3]
     assert workers_for(own, 1, 0, shared=False) == 1  # no Redis: one process, with a warning
+
+
+def test_workers_share_one_page_budget(serve, scrapy, scrapy_env, redis_url, db, tmp_path):
+    other = serve("basic")
+    srv = serve(make_site(tmp_path / "site", other.url))
+    domain = srv.url.split("/")[2]
+    scrapy("sites", "add", srv.url, "--email", "owner@example.com")
+    env = {**scrapy_env, "REDIS_URL": redis_url}
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    finished([start_worker(domain, env, log, *FAST, "FLAWLESS_MAX_PAGES=10") for log in logs],
+             logs)
+    [crawl] = db.query("SELECT status, reason, pages, left_out FROM crawls")
+    assert crawl["status"] == "incomplete"
+    assert crawl["reason"].startswith("the page budget of 10 pages was reached (")
+    assert crawl["pages"] <= 10 and crawl["left_out"]["budget"] >= 1
+    pages = [p for p in fetched(srv.paths()) if p.endswith((".html", "/"))]
+    assert len(pages) <= 10  # the budget of the crawl, not of each worker
