@@ -17,6 +17,8 @@ import lxml.etree
 import lxml.html
 from lxml.cssselect import CSSSelector
 
+from pipelines.language import detect
+
 PLACEHOLDER = "\ufffc"
 """OBJECT REPLACEMENT CHARACTER: stands for an inline element whose text is not checked."""
 
@@ -232,6 +234,8 @@ class _Walker:
         """An inline element inside a block: its text joins the block, unless it is in another
         language (then it is a block of its own, in its own language)."""
         child_lang = self._lang(el, lang)
+        if child_lang == lang and el.get("lang") is None:
+            child_lang = _foreign(el) or lang
         if child_lang != lang:
             parts.append(PLACEHOLDER)
             self.walk(el, child_lang, template)
@@ -248,6 +252,20 @@ class _Walker:
         if value is None:
             value = el.get(_XML_LANG)
         return value.strip() if value is not None else inherited
+
+
+PHRASE_CONFIDENCE = 0.9
+"""How sure py3langid must be that an inline phrase of six or more words is not English."""
+
+
+def _foreign(el) -> str:
+    """The language of an inline phrase (a link's text, say) that is long enough to tell and
+    confidently not English, so it is checked as its own block; ``""`` otherwise."""
+    text = el.text_content()
+    if text.count(" ") < detect.MIN_WORDS - 1:
+        return ""
+    guess, prob = detect.identify(collapse(text))
+    return guess if guess and guess != "en" and prob >= PHRASE_CONFIDENCE else ""
 
 
 def _is_template(el) -> bool:

@@ -18,6 +18,7 @@ import enchant
 
 from pipelines.language import misspellings
 from pipelines.language.dictionaries import hunspell_dict
+from pipelines.language.grammar import MISSING_APOSTROPHE_WORDS
 from pipelines.language.tokens import PREFIXES, chunk_words, is_checkable
 
 OK, CANDIDATE, LIKELY, CERTAIN = 0, 1, 2, 3
@@ -94,6 +95,8 @@ class Speller:
     def _verdict(self, word: str) -> int:
         if not is_checkable(word) or self.known(word):
             return OK
+        if self.english and (word.lower() in MISSING_APOSTROPHE_WORDS or word.startswith("i'")):
+            return OK  # "dont", "i've": the grammar rules report these, with the right form
         if word[0].isupper() and self.known(word.lower()):
             return OK  # sentence start, title case
         if self.english and misspellings.corrections(word) is not None:
