@@ -101,9 +101,9 @@ def engines() -> dict[str, object]:
     return {
         "harper chosen + own rules (default)": OfflineGrammar(),
         "harper chosen rules only": OfflineGrammar(own_rules=()),
-        "harper default rules": OfflineGrammar(harper_rules=None, own_rules=()),
+        "harper default rules (all sentences)": OfflineGrammar(harper_rules=None, own_rules=()),
         "own rules only": OfflineGrammar(use_harper=False),
-        "old built-in rules (all)": OfflineGrammar(use_harper=False, own_rules=None),
+        "own rules, all (with those left off)": OfflineGrammar(use_harper=False, own_rules=None),
     }
 
 

@@ -994,7 +994,7 @@ _NOT_NOUN = frozenset(
 def lose_loose(text: str, is_word: IsWord) -> Iterator[Match]:
     """ "you loose the data": the verb is "lose"."""
     pattern = (r"\b(?:I|you|we|they|he|she|it|to|will|'ll|can|could|would|might|may|must|should|"
-               r"don't|doesn't|didn't|never|not|You|We|They) (loose)\b"
+               r"[Dd]on't|doesn't|didn't|never|not|You|We|They) (loose)\b"
                r"(?! (?:fit|change|soil|end)\b)")  # fmt: skip
     for m in re.finditer(pattern, text):
         yield Match("LOSE_LOOSE", 'Did you mean "lose" (the verb)? "Loose" means not tight.',

@@ -160,7 +160,7 @@ class HarperChecker:
         pieces: list[tuple[int, int, str]] = []  # (text index, offset in text, sentence)
         for index, text in enumerate(texts):
             for m in _SENTENCE.finditer(text):
-                if m.group().strip() and TRIGGER.search(m.group()):
+                if m.group().strip() and (self.rules is None or TRIGGER.search(m.group())):
                     pieces.append((index, m.start(), m.group()))
         if not pieces:
             return out
