@@ -97,9 +97,11 @@ def test_left_out_code_leaves_no_fragment(engine):
     """Inline code that is left out reads as a neutral symbol inside its sentence, not as a sentence
     end: what is around it is not a sentence start or stray punctuation to the rules."""
     checker = LanguageChecker("en_US", builtin_grammar=False)
-    html = ("<html lang='en'><body><p>See <code>settings.DEBUG</code> for details. Call "
-            "<code>obj.save()</code> . <code>QuerySet</code>s are lazy; the <code>name</code>s "
-            "and <code>pk</code>s . are read once.</p><p>for details, see below.</p></body></html>")  # fmt: skip
+    html = (
+        "<html lang='en'><body><p>See <code>settings.DEBUG</code> for details. Call "
+        "<code>obj.save()</code> . <code>QuerySet</code>s are lazy; the <code>name</code>s "
+        "and <code>pk</code>s . are read once.</p><p>for details, see below.</p></body></html>"
+    )
     analysed = checker.analyse(html)
     checker.check_grammar(analysed, engine)
     assert [i for _, r in analysed for i in r.grammar] == []
