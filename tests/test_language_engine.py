@@ -110,3 +110,18 @@ def test_left_out_code_leaves_no_fragment(engine):
 def test_own_rules_are_known():
     assert set(grammar.OWN_RULES) <= set(grammar.RULE_IDS)
     assert set(grammar.RULE_IDS) == {i for ids in grammar.RULE_IDS_OF.values() for i in ids}
+
+
+def test_identifiers_and_signatures_are_not_misspellings():
+    """Real documentation names things in prose: format codes, run-together identifiers, API
+    signatures set in spans. None is a misspelling; a real typo still is."""
+    from pipelines.language.extract import extract_blocks
+    from pipelines.language.spelling import LIKELY, OK, Speller
+
+    speller = Speller("en_US")
+    for word in ("zd", "maxlines", "webserver", "unpickles", "dont", "i've"):
+        assert speller.verdict(word) == OK, word
+    assert speller.verdict("middlware") == LIKELY
+    html = ("<html><body><dl><dt><span>PyObject</span> *<span>PyList_New</span>(<span>Py_ssize_t</span> "
+            "len)</dt><dd><p>Return a new list.</p></dd></dl></body></html>")  # fmt: skip
+    assert [b.text for b in extract_blocks(html)[1]] == ["Return a new list."]

@@ -138,6 +138,18 @@ def collapse(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_CODE_CHUNK = re.compile(r"[_(){}\[\]=*<>]|::|->")
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a block reads as code: a third or more of its chunks hold ``_ ( ) = *`` and such."""
+    chunks = text.split()
+    if len(chunks) < 2:
+        return bool(chunks) and "_" in chunks[0] and "(" in chunks[0]
+    codey = sum(1 for c in chunks if _CODE_CHUNK.search(c))
+    return codey * 3 >= len(chunks)
+
+
 def _is_hidden(el: lxml.html.HtmlElement) -> bool:
     attrib = el.attrib
     if not attrib:
@@ -164,8 +176,14 @@ class _Walker:
 
     def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
         text = collapse("".join(parts))
-        if text.strip(PLACEHOLDER + MARK + " "):
-            self.blocks.append(Block(text, kind, lang, line, template))
+        if not text.strip(PLACEHOLDER + MARK + " "):
+            return
+        if looks_like_code(text):
+            # an API signature set in spans ("PyObject *PyList_New(Py_ssize_t len)"): not prose
+            if self.code is not None:
+                self.code.append(text)
+            return
+        self.blocks.append(Block(text, kind, lang, line, template))
 
     def walk(self, el, lang: str, template: bool) -> None:
         """Emit the blocks of block element ``el`` (and of the block elements inside it)."""

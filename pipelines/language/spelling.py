@@ -101,9 +101,22 @@ class Speller:
             return OK  # sentence start, title case
         if self.english and misspellings.corrections(word) is not None:
             return CERTAIN
+        if word.islower() and (len(word) < 3 or self._compound(word)):
+            return OK  # "zd", "maxlines", "webserver", "unpickles": format codes and identifiers
         if word[0].isupper() or (not word.isascii() and self.english):
             return CANDIDATE
         return LIKELY
+
+    def _compound(self, word: str) -> bool:
+        """Whether ``word`` is two known words run together (each of three letters or more) or
+        a prefix and a known word: how identifiers are named, not how words are misspelt."""
+        for i in range(2, len(word) - 2):
+            head, tail = word[:i], word[i:]
+            if head in PREFIXES and len(tail) >= 4 and self.known(tail):
+                return True
+            if i >= 3 and self.known(head) and self.known(tail):
+                return True
+        return False
 
     def chunk(self, chunk: str) -> tuple[tuple[str, int], ...]:
         """Non-OK ``(word, verdict)`` pairs of one whitespace-delimited chunk (cached)."""
