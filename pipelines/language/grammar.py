@@ -219,6 +219,54 @@ _YOU_U = (
 )
 
 
+_ONSETS = frozenset(
+    [
+        "bl",
+        "br",
+        "ch",
+        "cl",
+        "cr",
+        "dr",
+        "dw",
+        "fl",
+        "fr",
+        "gh",
+        "gl",
+        "gn",
+        "gr",
+        "kl",
+        "kn",
+        "mn",
+        "pn",
+        "kr",
+        "ph",
+        "pl",
+        "pr",
+        "ps",
+        "pt",
+        "qu",
+        "rh",
+        "sc",
+        "sh",
+        "sk",
+        "sl",
+        "sm",
+        "sn",
+        "sp",
+        "sq",
+        "st",
+        "sw",
+        "th",
+        "tr",
+        "ts",
+        "tw",
+        "wh",
+        "wr",
+    ]
+)
+"""How English words may start with two consonants; other clusters are read letter by letter."""
+
+
 def vowel_sound(word: str) -> bool | None:
     """Whether ``word`` starts with a vowel sound; ``None`` when unsure (then no rule fires)."""
     first = re.split(r"[-']", word, maxsplit=1)[0]
@@ -227,6 +275,9 @@ def vowel_sound(word: str) -> bool | None:
     if not first.isalpha() or first.isupper() or not first[1:].islower():
         return None  # acronyms (an FAQ, a URL), CamelCase: pronunciation unknown
     w = first.lower()
+    if w[0] not in "aeiou" and w[1] not in "aeiouy" and w[:2] not in _ONSETS:
+        # "an mbox", "an xterm", "an ms pause": read letter by letter
+        return w[0] in "fhlmnrsx"
     if w.startswith(_YOU_U):
         return False
     if w[0] in "aeiou":
@@ -242,8 +293,8 @@ def a_an(text: str, is_word: IsWord) -> Iterator[Match]:
     for m in _ARTICLE.finditer(text):
         article, word = m.group(1), m.group(3)
         end = m.end()
-        if text[end : end + 1] == "(":
-            continue  # "a f(x)": a name, not a word
+        if text[end : end + 1] == "(" or text[end : end + 2] in ("._", ".g", ".e"):
+            continue  # "a f(x)": a name, not a word; "a e.g. zip file": an abbreviation
         if _prev_word(text, m.start()) in _LETTER_CONTEXT or word.lower() in _NOT_AFTER_ARTICLE:
             continue  # "vitamin a", "a and b": a letter or a variable, not an article
         if word.lower() in ("priori", "posteriori", "fortiori", "la", "capella", "cappella"):
@@ -1035,6 +1086,18 @@ def pronoun_case(text: str, is_word: IsWord) -> Iterator[Match]:
 _SINGULAR_DET = r"[Ee]ach|[Ee]very|[Aa]|[Aa]n|[Oo]ne"
 _MODALS = frozenset(
     [
+        "i",
+        "you",
+        "he",
+        "she",
+        "it",
+        "we",
+        "they",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
         "can",
         "could",
         "will",
@@ -1190,7 +1253,7 @@ _SINGULAR_SUBJECT_VERB = r"are|have|don't|aren't|haven't"
 """Plural verbs a singular subject cannot take ("were" can: "as if the key were")."""
 _SINGULAR_VERB = r"is|was|has|doesn't|isn't|wasn't|hasn't"
 _BASE_VERBS = (
-    "take|make|go|use|need|handle|come|give|get|want|know|seem|become|mean|say|include|provide|"
+    "take|make|go|use|handle|come|give|get|want|know|seem|become|mean|say|include|provide|"
     "require|allow|contain|tell|send|pick|sell|keep|cost|let|buy|grow|bake|hold|show|offer"
 )
 _OBJECT_START = (
