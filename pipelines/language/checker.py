@@ -195,6 +195,25 @@ class LanguageChecker:
         is_word = speller.dict.check
         return [Issue.grammar(m) for m in grammar.check(normalise_apostrophes(text), is_word)]
 
+    @staticmethod
+    def grammar_todo(analysed: list[tuple[Block, BlockResult]]) -> dict[str, list[BlockResult]]:
+        """The page's blocks no grammar backend has looked at yet, by dictionary tag, each once."""
+        todo: dict[str, list[BlockResult]] = defaultdict(list)
+        seen: set[int] = set()
+        for _, result in analysed:
+            if result.grammar is None and id(result) not in seen:
+                seen.add(id(result))
+                todo[result.tag or ""].append(result)
+        return todo
+
+    def check_grammar(self, analysed: list[tuple[Block, BlockResult]], engine: Any) -> None:
+        """Grammar of the page's pending blocks by ``engine`` (blocking: for tools and tests;
+        the pipeline runs the engine on a thread of its own)."""
+        for tag, results in self.grammar_todo(analysed).items():
+            texts = [normalise_apostrophes(r.text) for r in results]
+            for r, matches in zip(results, engine.check(texts, tag), strict=True):
+                r.grammar = [Issue.grammar(m) for m in matches]
+
     # --- per page ---------------------------------------------------------------------------
 
     def analyse(

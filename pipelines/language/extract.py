@@ -17,6 +17,8 @@ import lxml.etree
 import lxml.html
 from lxml.cssselect import CSSSelector
 
+from pipelines.language import detect
+
 PLACEHOLDER = "\ufffc"
 """OBJECT REPLACEMENT CHARACTER: stands for an inline element whose text is not checked."""
 
@@ -136,6 +138,18 @@ def collapse(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_CODE_CHUNK = re.compile(r"[_(){}\[\]=*<>]|::|->")
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a block reads as code: a third or more of its chunks hold ``_ ( ) = *`` and such."""
+    chunks = text.split()
+    if len(chunks) < 2:
+        return bool(chunks) and "_" in chunks[0] and "(" in chunks[0]
+    codey = sum(1 for c in chunks if _CODE_CHUNK.search(c))
+    return codey * 3 >= len(chunks)
+
+
 def _is_hidden(el: lxml.html.HtmlElement) -> bool:
     attrib = el.attrib
     if not attrib:
@@ -162,8 +176,14 @@ class _Walker:
 
     def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
         text = collapse("".join(parts))
-        if text.strip(PLACEHOLDER + MARK + " "):
-            self.blocks.append(Block(text, kind, lang, line, template))
+        if not text.strip(PLACEHOLDER + MARK + " "):
+            return
+        if looks_like_code(text):
+            # an API signature set in spans ("PyObject *PyList_New(Py_ssize_t len)"): not prose
+            if self.code is not None:
+                self.code.append(text)
+            return
+        self.blocks.append(Block(text, kind, lang, line, template))
 
     def walk(self, el, lang: str, template: bool) -> None:
         """Emit the blocks of block element ``el`` (and of the block elements inside it)."""
@@ -232,6 +252,8 @@ class _Walker:
         """An inline element inside a block: its text joins the block, unless it is in another
         language (then it is a block of its own, in its own language)."""
         child_lang = self._lang(el, lang)
+        if child_lang == lang and el.get("lang") is None:
+            child_lang = _foreign(el) or lang
         if child_lang != lang:
             parts.append(PLACEHOLDER)
             self.walk(el, child_lang, template)
@@ -248,6 +270,20 @@ class _Walker:
         if value is None:
             value = el.get(_XML_LANG)
         return value.strip() if value is not None else inherited
+
+
+PHRASE_CONFIDENCE = 0.9
+"""How sure py3langid must be that an inline phrase of six or more words is not English."""
+
+
+def _foreign(el) -> str:
+    """The language of an inline phrase (a link's text, say) that is long enough to tell and
+    confidently not English, so it is checked as its own block; ``""`` otherwise."""
+    text = el.text_content()
+    if text.count(" ") < detect.MIN_WORDS - 1:
+        return ""
+    guess, prob = detect.identify(collapse(text))
+    return guess if guess and guess != "en" and prob >= PHRASE_CONFIDENCE else ""
 
 
 def _is_template(el) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from typing import Any
 
 import scrapy
@@ -11,6 +10,7 @@ from scrapy.exceptions import NotConfigured
 
 from flawless_spider.items import FindingsBatch, Page
 from pipelines.language.checker import BlockResult, Issue, LanguageChecker
+from pipelines.language.engine import GrammarWorker
 from pipelines.language.extract import compile_selectors
 from pipelines.language.languagetool import (
     MAX_CHARS,
@@ -19,6 +19,7 @@ from pipelines.language.languagetool import (
     lt_language,
 )
 from pipelines.language.suggest import Suggester
+from pipelines.language.tokens import normalise as normalise_apostrophes
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,11 @@ class LanguagePipeline:
 
     Settings: ``FLAWLESS_LANGUAGE_ENABLED``, ``FLAWLESS_SKIP_SELECTORS`` (plus the site's
     ``skip_selectors``), ``LANGUAGETOOL_URL`` (grammar by a LanguageTool server instead of the
-    built-in rules; on its failure the built-in rules take over for the page).
+    offline engine; on its failure the offline engine takes over for the page).
+
+    Grammar runs after spelling, per page: the page's new English blocks go to the offline
+    engine (Harper plus our own rules, :mod:`pipelines.language.engine`) on a thread of its own,
+    or to the LanguageTool server, so the reactor thread never waits on it.
     """
 
     def __init__(self, crawler: scrapy.crawler.Crawler):
@@ -48,6 +53,7 @@ class LanguagePipeline:
         self.lt: LanguageToolClient | None = None
         self.checker: LanguageChecker | None = None
         self.suggester = Suggester()
+        self.grammar = GrammarWorker()
         self.site_id = 0
         self.crawl_id = 0
 
@@ -72,7 +78,7 @@ class LanguagePipeline:
             words,
             selectors,
             site_url=getattr(site, "url", ""),
-            builtin_grammar=self.lt is None,
+            builtin_grammar=False,
         )
         getattr(spider, "finalizers", []).append(self.finalize)
 
@@ -95,6 +101,8 @@ class LanguagePipeline:
             analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
             if self.lt is not None:
                 await self._languagetool(analysed)
+            else:
+                await self._offline(analysed)
             item.findings.extend(self.checker.page_findings(item.url, analysed))
         except Exception:
             # A bug on one odd page must not lose the page: it is stored without language
@@ -104,21 +112,23 @@ class LanguagePipeline:
             item.check_failed.append("language")
         return item
 
+    async def _offline(self, analysed: list, todo: dict[str, list[BlockResult]] | None = None) -> None:
+        """Grammar of the page's not-yet-checked English blocks by the offline engine, batched
+        per page and run on the grammar thread."""
+        for tag, results in (todo if todo is not None else self.checker.grammar_todo(analysed)).items():
+            texts = [normalise_apostrophes(r.text) for r in results]
+            for r, matches in zip(results, await self.grammar.check(texts, tag), strict=True):
+                r.grammar = [Issue.grammar(m) for m in matches]
+
     async def _languagetool(self, analysed: list) -> None:
         """Grammar of the page's not-yet-checked English blocks by the LanguageTool server."""
-        todo: dict[str, list[BlockResult]] = defaultdict(list)
-        seen: set[int] = set()
-        for _, result in analysed:
-            if result.grammar is None and id(result) not in seen:
-                seen.add(id(result))
-                todo[result.tag or ""].append(result)
+        todo = self.checker.grammar_todo(analysed)
         for tag, results in todo.items():
             try:
                 matches = await self.lt.check([r.text for r in results], lt_language(tag))
             except LanguageToolError as exc:
-                logger.warning("%s; using the built-in grammar rules for this page", exc)
-                for r in results:
-                    r.grammar = self.checker.builtin(r.text)
+                logger.warning("%s; using the offline grammar engine for this page", exc)
+                await self._offline(analysed, {tag: results})
                 continue
             for r in results:
                 r.grammar = []
@@ -166,3 +176,4 @@ class LanguagePipeline:
 
     def close_spider(self) -> None:
         self.suggester.close()
+        self.grammar.close()
