@@ -93,6 +93,15 @@ MUST_FLAG = {
     "SPACE_BEFORE_PUNCTUATION": ["Hello , world."],
     "DOUBLED_PUNCTUATION": ["Wait,, what?", "The end.. Then more."],
     "MISSING_SPACE_AFTER_COMMA": ["apples,oranges and pears"],
+    "THERE_IS_PLURAL": ["There is two ways to pay."],
+    "LESS_FEWER": ["We have less varieties this year."],
+    "PRONOUN_CASE": ["Me and Tom started the bakery in 2019.", "Between you and I, it works."],
+    "AGREEMENT_NOUN": ["Each of our tools have a guarantee.", "The farmers has been helpful."],
+    "WHOSE_WHOS": ["A reader asked who's recipe it was.", "Whose going to water the plants?"],
+    "MISSING_APOSTROPHE": ["The gardener dont need to dig."],
+    "THERE_THEIR": ["Customers grow food in there own pots."],
+    "LOSE_LOOSE": ["Don't loose your data."],
+    "VERB_FORM": ["You can turns this off."],
 }
 MUST_NOT_FLAG = [
     "He had had enough.", "I knew that that was wrong.", "An hour ago.", "A university.",

@@ -10,7 +10,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from flawless_spider.crawls import html_pages
+from flawless_spider.crawls import WORKER_DIED, html_pages
 from flawless_spider.db import Database, DatabaseUnavailableError
 from pipelines.digest import outage, queue_digest
 
@@ -169,8 +169,10 @@ def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason:
     never counts towards the schedule or an outage. All in one transaction.
     """
     with db.transaction() as cur:
-        cur.execute("SELECT kind, status FROM crawls WHERE id = %s", (crawl_id,))
+        cur.execute("SELECT kind, status, reason FROM crawls WHERE id = %s FOR UPDATE", (crawl_id,))
         row = cur.fetchone()
+        if row and row["status"] != "running" and row["reason"] != WORKER_DIED:
+            return  # a retry after a commit whose answer was lost: already recorded
         kind = row["kind"] if row else "full"
         if status != "failed" and checked:
             cur.execute(FIX_SQL, {"crawl": crawl_id, "site": site_id, "checked": list(checked)})
