@@ -264,3 +264,12 @@ def test_rel_canonical_folds_the_same_document_but_never_hides_a_different_one(t
     folded = db.query("SELECT url, canonical_url FROM pages WHERE canonical_url IS NOT NULL")
     assert [(r["url"].removeprefix(server.url), r["canonical_url"].removeprefix(server.url))
             for r in folded] == [("a.html?ref=nav", "a.html")]
+
+
+def test_a_depth_limit_cut_is_incomplete_and_says_how_much_was_left(site, db):
+    (site.root / "blog/post.html").write_text(PAGES["blog/post.html"].replace("definately", "ok"))
+    site.crawl("-s", "DEPTH_LIMIT=1")
+    crawl = last_crawl(db)
+    assert crawl["status"] == "incomplete" and crawl["left_out"] == {"depth": 1}
+    assert crawl["reason"] == "the depth limit (DEPTH_LIMIT=1) was reached (1 more page not fetched)"
+    assert "definately" in open_words(db)  # /blog/post.html (depth 2) was not fetched: not fixed

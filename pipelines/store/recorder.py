@@ -94,7 +94,7 @@ class CrawlRecorder:
 # Why a crawl stopped short of the site, with the number of pages (URLs) it left unfetched.
 LIMIT_REASONS = {
     "budget": "the page budget of {spider.max_pages} pages was reached ({more} not fetched)",
-    "depth": "the depth limit of {spider.depth_limit} links was reached ({more} not fetched)",
+    "depth": "the depth limit (DEPTH_LIMIT={spider.depth_limit}) was reached ({more} not fetched)",
     "trap": "{urls} that looked like a crawler trap not fetched",
 }
 
