@@ -23,6 +23,7 @@ FLAWLESS_MAX_PAGES = 10_000  # per-site page budget of one crawl
 FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
 FLAWLESS_MAX_URL_LENGTH = 2048
 FLAWLESS_FOLLOW_SITEMAPS = True
+FLAWLESS_TRAP_RUN = 20  # links in a row within one calendar or growing-query pattern, then a trap
 FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
 FLAWLESS_DB_MAX_BUFFER = 2000  # pages held while the database is away; past it the crawl pauses
 FLAWLESS_DB_OUTAGE_TIMEOUT = 3600  # seconds a crawl waits for the database before giving up

@@ -338,6 +338,9 @@ class LinkCheckPipeline:
                 elif (self.kinds[key] is Kind.PAGE and self.spider.budget_exhausted
                       and key not in self.spider.seen):
                     self._settle(key, Result(self.urls[key], reason="budget", skipped=True))
+                elif key in getattr(self.spider, "trapped", ()):
+                    # A trap's next URL is not worth a request as a link either (nor 600 of them).
+                    self._settle(key, Result(self.urls[key], reason="trap", skipped=True))
                 else:
                     jobs[key] = asyncio.ensure_future(self._check_resource(key))
             self.tasks.update(jobs)
