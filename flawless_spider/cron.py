@@ -12,7 +12,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from scrapy.settings import Settings
@@ -60,6 +60,14 @@ def interval(site: dict, retry_delay: float) -> timedelta:
         return schedule
     backoff = timedelta(seconds=retry_delay * 2 ** min(site["failed_crawls"] - 1, 20))
     return min(schedule, backoff)
+
+
+def next_due(site: dict, retry_delay: float) -> datetime | None:
+    """When a site is next due (``site``: a row with ``schedule``, ``failed_crawls`` and
+    ``last_started``, its last full crawl); None when it has never been crawled (due now)."""
+    if site["last_started"] is None:
+        return None
+    return site["last_started"] + interval(site, retry_delay) - SLACK
 
 
 def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 900.0) -> int | None:

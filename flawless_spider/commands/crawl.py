@@ -8,7 +8,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from flawless_spider.cli import use_help_formatter
+from flawless_spider.cli import reject_unknown_options, use_help_formatter
 from flawless_spider.config import validate_or_exit
 from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
@@ -28,14 +28,18 @@ class Command(ScrapyCrawlCommand):
             "The exit status is 1 when the site could not be crawled at all (a failed crawl)."
         )
 
+    _parser: argparse.ArgumentParser | None = None
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         use_help_formatter(parser)
+        self._parser = parser
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         # Checked here, before Scrapy starts logging, so a mistake is one line, not a banner.
         super().process_options(args, opts)
         validate_or_exit(self.settings)  # a bad -s would otherwise fail mid-crawl
+        reject_unknown_options(self._parser, args)
         if not args:
             raise UsageError()  # Scrapy's own answer, the help, but without the start-up log
         if len(args) == 1:
