@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spiderloader import get_spider_loader
 
 from flawless_spider.cli import reject_unknown_options, use_help_formatter
@@ -14,6 +17,15 @@ from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 from flawless_spider.sites import SiteError, SiteRegistry, normalize_root
+
+
+def quiet_on_a_terminal(settings: Any) -> None:
+    """At a terminal the live progress line says what the crawl does: Scrapy's start-up text
+    and INFO lines only hide it. Warnings still show; ``-s LOG_LEVEL=INFO`` (or ``-L``) brings
+    them all back, and logs written to a file or pipe keep the project's level."""
+    if (sys.stderr.isatty() and settings.getbool("FLAWLESS_PROGRESS")
+            and settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"]):
+        settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
 
 
 class Command(ScrapyCrawlCommand):
@@ -40,6 +52,7 @@ class Command(ScrapyCrawlCommand):
         super().process_options(args, opts)
         validate_or_exit(self.settings)  # a bad -s would otherwise fail mid-crawl
         reject_unknown_options(self._parser, args)
+        quiet_on_a_terminal(self.settings)
         if not args:
             raise UsageError()  # Scrapy's own answer, the help, but without the start-up log
         if len(args) == 1:
