@@ -112,6 +112,8 @@ EXTENSIONS = {
     "pipelines.store.CrawlRecorder": 500,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
     "flawless_spider.progress.CrawlProgress": 900,
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "flawless_spider.feeds.FindingsFeedExporter": 0,
 }
 
 
