@@ -308,6 +308,39 @@ class SiteRegistry:
             raise SiteError(f"no such site: {ref!r} (see `scrapy sites list`)")
         return Site.from_row(row)
 
+    def create_verify(self, url: str) -> Site:
+        """A throwaway site row for ``scrapy verify URL``, flagged ``verify`` in its settings.
+
+        Owners never see it: it has no owner (cron skips it), ``sites list`` and lookups skip
+        it, its crawls are partial (never a digest), and ``verify`` deletes it (with its crawls
+        and findings) when done. Its domain is unique (``verify:<id>:<domain>``), so it never
+        touches a registered site's findings; the returned :class:`Site` has the real domain,
+        and the registered site's options, language and words when there is one.
+        """
+        root = normalize_root(url)
+        domain = site_domain(root)
+        with self.db.transaction() as cur:
+            # Left over by a verify that was killed: nobody will read them.
+            cur.execute("DELETE FROM sites WHERE " + VERIFY_ROW
+                        + " AND created_at < now() - interval '1 day'")
+            cur.execute("SELECT * FROM sites WHERE domain = %s", (domain,))
+            registered = cur.fetchone()
+            settings = dict(registered["settings"] or {}) if registered else {}
+            settings = {k: v for k, v in settings.items()
+                        if k in ("exclude", "include", "skip_selectors")}
+            cur.execute(
+                "INSERT INTO sites (url, domain, language, settings) VALUES"
+                " (%s, 'verify:' || md5(random()::text) || ':' || %s, %s, %s) RETURNING *",
+                (root, domain, registered["language"] if registered else "en_US",
+                 json.dumps({**settings, "verify": True})))
+            row = cur.fetchone()
+            if registered:
+                cur.execute("INSERT INTO site_words (site_id, word) SELECT %s, word FROM"
+                            " site_words WHERE site_id = %s", (row["id"], registered["id"]))
+        site = Site.from_row(row)
+        site.domain = domain
+        return site
+
     def changes(self, site: Site, url: str, owner_email: str | None) -> list[str]:
         """What ``sites add URL --email OWNER`` would change of a registered site's address
         (scheme, port, path) and owner, in words; ``[]`` when it would change neither."""

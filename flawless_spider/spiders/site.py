@@ -46,12 +46,16 @@ class SiteSpider(Spider):
 
     name = "site"
 
-    def __init__(self, url: str | None = None, site: str | None = None, **kwargs: Any):
+    def __init__(self, url: str | None = None, site: str | None = None,
+                 verify: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if bool(url) == bool(site):
+        if bool(url) + bool(site) + bool(verify) != 1:
             raise NotConfigured("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
-        self.url_arg = url
+        self.url_arg = url or verify
         self.site_arg = site
+        self.verify = bool(verify)
+        """``scrapy verify``: a throwaway site row, no summary (the command prints findings)."""
+        self.summary = not verify
         self.site: Site
         self.crawl_id: int
         self.seen: set[str] = set()
@@ -87,9 +91,12 @@ class SiteSpider(Spider):
         spider.traps.run_limit = settings.getint("FLAWLESS_TRAP_RUN")
         db = Database.from_crawler(crawler)
         registry = SiteRegistry(db)
-        spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
-            spider.site_arg
-        )
+        if spider.verify:
+            spider.site = registry.create_verify(spider.url_arg)
+        else:
+            spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
+                spider.site_arg
+            )
         # -a url= checks a page and what it leads to: never a digest, never the schedule.
         spider.crawl_id = start_crawl(db, spider.site.id, "partial" if spider.url_arg else "full")
         spider.scope = UrlScope.from_site(spider.site)
