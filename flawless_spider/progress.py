@@ -56,7 +56,7 @@ class CrawlProgress:
         if not crawler.spidercls or crawler.spidercls.name != "site":
             raise NotConfigured
         if not crawler.settings.getbool("FLAWLESS_PROGRESS"):
-            raise NotConfigured("FLAWLESS_PROGRESS is off")
+            raise NotConfigured  # silently: cron turns it off for every crawl
         stream = sys.stderr
         return cls(crawler, crawler.settings.getfloat("FLAWLESS_PROGRESS_INTERVAL"), stream,
                    live=stream.isatty())
@@ -173,19 +173,18 @@ class _AboveTheBar:
         self.stream.flush()
 
 
-def summary(db: Database, site: Any, crawl_id: int) -> str:
-    """The end-of-crawl summary of ``crawl_id``, from its closed record (see the module doc)."""
+def crawl_counts(db: Database, site: Any, crawl_id: int) -> dict[str, Any]:
+    """The closed record of ``crawl_id`` with its problems counted the way the report counts
+    them: ``crawl`` (the row), ``took`` (``"12 s"``), and for a crawl that saw the site
+    ``broken``, ``questionable``, ``spelling``, ``grammar``, ``new``, ``fixed``, ``open``."""
     from flawless_spider import report
     from flawless_spider.findings import count_problems
 
     [crawl] = db.query("SELECT * FROM crawls WHERE id = %s", (crawl_id,))
-    took = ""
+    counts: dict[str, Any] = {"crawl": crawl, "took": ""}
     if crawl["finished_at"] is not None:
         seconds = (crawl["finished_at"] - crawl["started_at"]).total_seconds()
-        took = f" in {seconds:.0f} s" if seconds < 120 else f" in {seconds / 60:.0f} min"
-    status = crawl["status"] if crawl["status"] != "running" else "not recorded"
-    reason = f": {crawl['reason']}" if crawl["reason"] else ""
-    lines = [f"Crawl {crawl_id} of {site.domain} {status}{took}{reason}"]
+        counts["took"] = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
     if crawl["status"] in ("complete", "incomplete"):
         records = report.crawl_findings(db, site, crawl_id)
 
@@ -194,14 +193,46 @@ def summary(db: Database, site: Any, crawl_id: int) -> str:
                 severity is None or r["severity"] == severity)])["present"]
 
         total = count_problems(records)
-        warnings = problems("link", "warning")
+        counts.update(broken=problems("link", "error"), questionable=problems("link", "warning"),
+                      spelling=problems("spelling"), grammar=problems("grammar"),
+                      new=total["new"], fixed=total["fixed"], open=total["present"])
+    return counts
+
+
+def summary(db: Database, site: Any, crawl_id: int) -> str:
+    """The end-of-crawl summary of ``crawl_id``, from its closed record (see the module doc)."""
+    from flawless_spider.report import _printable
+
+    c = crawl_counts(db, site, crawl_id)
+    crawl = c["crawl"]
+    status = crawl["status"] if crawl["status"] != "running" else "not recorded"
+    took = f" in {c['took']}" if c["took"] else ""
+    reason = f": {crawl['reason']}" if crawl["reason"] else ""
+    lines = [f"Crawl {crawl_id} of {site.domain} {status}{took}{reason}"]
+    if "open" in c:
         lines += [
             f"  {crawl['pages']} pages checked",
-            f"  {problems('link', 'error')} broken links"
-            + (f" ({warnings} more questionable)" if warnings else ""),
-            f"  {problems('spelling')} misspelt words",
-            f"  {problems('grammar')} grammar problems",
-            f"  {total['new']} new, {total['fixed']} fixed, {total['present']} open in all",
+            f"  {c['broken']} broken links"
+            + (f" ({c['questionable']} more questionable)" if c["questionable"] else ""),
+            f"  {c['spelling']} misspelt words",
+            f"  {c['grammar']} grammar problems",
+            f"  {c['new']} new, {c['fixed']} fixed, {c['open']} open in all",
             f"Full list: scrapy report {site.domain} --crawl {crawl_id}",
         ]
-    return "\n".join(report._printable(line) for line in lines)
+    return "\n".join(_printable(line) for line in lines)
+
+
+def one_line(db: Database, site: Any, crawl_id: int) -> str:
+    """The summary as one log line (cron): ``example.com: complete, 42 pages, 3 broken links,
+    5 misspelt words, 1 grammar, 4 new, 2 fixed (crawl 7, 12 s)``."""
+    from flawless_spider.report import _printable
+
+    c = crawl_counts(db, site, crawl_id)
+    crawl = c["crawl"]
+    reason = f" ({crawl['reason']})" if crawl["reason"] else ""
+    line = f"{site.domain}: {crawl['status']}{reason}"
+    if "open" in c:
+        line += (f", {crawl['pages']} pages, {c['broken']} broken links, {c['spelling']} "
+                 f"misspelt words, {c['grammar']} grammar, {c['new']} new, {c['fixed']} fixed")
+    took = f", {c['took']}" if c["took"] else ""
+    return _printable(f"{line} (crawl {crawl_id}{took})")
