@@ -75,7 +75,7 @@ class CrawlProgress:
                             ncols=columns if columns >= 20 else 100, nrows=max(rows, 24),
                             leave=False, mininterval=0.2,
                             bar_format="{desc} {n_fmt}/{total_fmt} pages{postfix} "
-                                       "[{elapsed}, {rate_fmt}]")
+                                       "[{elapsed}, {rate_noinv_fmt}]")
             # Log lines go above the live line instead of through it (each handler keeps its
             # level and format: tqdm's own redirect would show DEBUG lines too).
             for handler in logging.getLogger().handlers:
