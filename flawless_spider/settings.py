@@ -23,6 +23,9 @@ FLAWLESS_MAX_PAGES = 10_000  # per-site page budget of one crawl
 FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
 FLAWLESS_MAX_URL_LENGTH = 2048
 FLAWLESS_FOLLOW_SITEMAPS = True
+FLAWLESS_PROGRESS = True  # live progress on a terminal (periodic lines otherwise) and a summary
+FLAWLESS_PROGRESS_INTERVAL = 30  # seconds between progress lines when output is not a terminal
+FLAWLESS_TRAP_RUN = 20  # links in a row within one calendar or growing-query pattern, then a trap
 FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
 FLAWLESS_DB_MAX_BUFFER = 2000  # pages held while the database is away; past it the crawl pauses
 FLAWLESS_DB_OUTAGE_TIMEOUT = 3600  # seconds a crawl waits for the database before giving up
@@ -108,6 +111,9 @@ EXTENSIONS = {
     "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
     "pipelines.store.CrawlRecorder": 500,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
+    "flawless_spider.progress.CrawlProgress": 900,
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "flawless_spider.feeds.FindingsFeedExporter": 0,
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_updating_the_owner_keeps_schedule_and_language(scrapy, db):
     scrapy("sites", "add", "https://example.com/", "--email", "a@example.com",
            "--every", "weekly", "--language", "en-gb")
-    result = scrapy("sites", "add", "https://example.com/", "--email", "b@example.com")
+    result = scrapy("sites", "add", "https://example.com/", "--email", "b@example.com", "--update")
     assert "Updated site" in result.stdout
     [site] = db.query("SELECT owner_email, schedule, language FROM sites")
     assert site == {"owner_email": "b@example.com", "schedule": "weekly", "language": "en_GB"}
@@ -44,4 +44,4 @@ def test_list_counts_open_problems_like_the_report(serve, scrapy, tmp_path):
     assert report.count("gone.html") == 1
     assert f"    on {srv.url}\n    on {srv.url}a.html" in report
     row = scrapy("sites", "list").stdout.splitlines()[1]
-    assert row.split()[-1] == "1", row
+    assert row.split()[-2] == "1", row  # OPEN, before NEXT DUE

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +23,10 @@ from flawless_spider.db import Database
 from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.scope import UrlScope
 from flawless_spider.sites import Site, SiteRegistry
 from flawless_spider.throttle import apply_crawl_delay
+from flawless_spider.traps import TrapGuard
 
 logger = logging.getLogger(__name__)
 logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetworkErrors())
@@ -45,12 +46,16 @@ class SiteSpider(Spider):
 
     name = "site"
 
-    def __init__(self, url: str | None = None, site: str | None = None, **kwargs: Any):
+    def __init__(self, url: str | None = None, site: str | None = None,
+                 verify: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if bool(url) == bool(site):
+        if bool(url) + bool(site) + bool(verify) != 1:
             raise NotConfigured("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
-        self.url_arg = url
+        self.url_arg = url or verify
         self.site_arg = site
+        self.verify = bool(verify)
+        """``scrapy verify``: a throwaway site row, no summary (the command prints findings)."""
+        self.summary = not verify
         self.site: Site
         self.crawl_id: int
         self.seen: set[str] = set()
@@ -59,6 +64,10 @@ class SiteSpider(Spider):
         self.left_out: dict[str, int] = {"budget": 0, "depth": 0, "trap": 0}
         """URLs the crawl's limits kept it from fetching, by limit: such a crawl is incomplete."""
         self._left_seen: set[str] = set()
+        self.traps = TrapGuard(self.seen)
+        self.trapped: set[str] = set()
+        """URLs cut as a trap: the link stage does not fetch them either."""
+        self.scope = UrlScope()
         self.root_error: str | None = None
         """Why the start page failed (``HTTP 503``, ``robots``, ``dns``, ...): the crawl failed."""
         self.root_detail: str = ""
@@ -79,13 +88,18 @@ class SiteSpider(Spider):
         spider.max_url_length = settings.getint("FLAWLESS_MAX_URL_LENGTH")
         spider.depth_limit = settings.getint("DEPTH_LIMIT")
         spider.follow_sitemaps = settings.getbool("FLAWLESS_FOLLOW_SITEMAPS")
+        spider.traps.run_limit = settings.getint("FLAWLESS_TRAP_RUN")
         db = Database.from_crawler(crawler)
         registry = SiteRegistry(db)
-        spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
-            spider.site_arg
-        )
+        if spider.verify:
+            spider.site = registry.create_verify(spider.url_arg)
+        else:
+            spider.site = registry.ensure(spider.url_arg) if spider.url_arg else registry.get(
+                spider.site_arg
+            )
         # -a url= checks a page and what it leads to: never a digest, never the schedule.
         spider.crawl_id = start_crawl(db, spider.site.id, "partial" if spider.url_arg else "full")
+        spider.scope = UrlScope.from_site(spider.site)
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
@@ -117,9 +131,13 @@ class SiteSpider(Spider):
         key = canonicalize_url(url, keep_fragments=False)
         if key in self.seen:
             return None
-        if looks_like_trap(url):
+        if depth and not self.scope.crawls(url):
+            self.crawler.stats.inc_value("flawless/out_of_scope")
+            return None  # the owner's choice (sites set --exclude/--include): no limit
+        trap = self.traps.check(key, referer)
+        if trap:
             self.crawler.stats.inc_value("flawless/trap_skipped")
-            self._leave("trap", key)
+            self._leave("trap", key, trap)
             return None
         if self.depth_limit and depth > self.depth_limit:
             self._leave("depth", key)
@@ -133,6 +151,7 @@ class SiteSpider(Spider):
             self._leave("budget", key)
             return None
         self.seen.add(key)
+        self.traps.accept(key, referer)
         meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
 
@@ -143,14 +162,22 @@ class SiteSpider(Spider):
             self._closing = asyncio.ensure_future(
                 self.crawler.engine.close_spider_async(reason="start_page_failed"))
 
-    def _leave(self, limit: str, key: str) -> None:
-        """Count a URL a limit kept out, once per URL (the set is capped; counts stay exact-ish)."""
+    def _leave(self, limit: str, key: str, pattern: str = "") -> None:
+        """Count a URL a limit kept out, once per URL (the set is capped; counts stay exact-ish).
+
+        ``pattern``: for a trap, which one (counted per pattern for the crawl's reason)."""
         if key in self._left_seen:
             return
         if len(self._left_seen) < 200_000:
             self._left_seen.add(key)
         self.left_out[limit] += 1
         self.crawler.stats.set_value(f"flawless/left_out/{limit}", self.left_out[limit])
+        if pattern:
+            if len(self.trapped) < 200_000:
+                self.trapped.add(key)
+            self.traps.cut[pattern] += 1
+            if self.traps.cut[pattern] == 1:
+                logger.warning("Crawler trap: not following %s", pattern)
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed,
@@ -331,17 +358,6 @@ class SiteSpider(Spider):
             for batch in await finalizer():
                 yield batch
 
-
-
-def looks_like_trap(url: str) -> bool:
-    """URLs of endless spaces: a path segment repeated (``/a/b/a/b/a/b``), very deep paths or
-    very long query strings (calendars, session ids, relative-link loops)."""
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    if len(segments) > 25 or parts.query.count("&") >= 20:
-        return True
-    counts = Counter(segments)
-    return bool(counts) and counts.most_common(1)[0][1] > 3
 
 
 def _looks_html(response: TextResponse) -> bool:

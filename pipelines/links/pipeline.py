@@ -25,6 +25,7 @@ from flawless_spider.db import Database
 from flawless_spider.extract import REFRESH, absolute
 from flawless_spider.findings import finding
 from flawless_spider.items import FindingsBatch, Link, Page
+from flawless_spider.scope import UrlScope
 from pipelines.links.cache import LinkCache
 from pipelines.links.checker import Checker, Result
 from pipelines.links.classify import (
@@ -104,6 +105,7 @@ class LinkCheckPipeline:
         self.active = True
         self.spider = spider
         self.site = spider.site
+        self.scope = getattr(spider, "scope", None) or UrlScope.from_site(self.site)
         self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
                                **self.checker_options)
         self.checker.known = self._known
@@ -182,8 +184,8 @@ class LinkCheckPipeline:
              external: list[str]) -> None:
         """Decide ``link`` now if possible (into ``findings``), else queue it for its target."""
         kind = kind_of(link, self.site.is_same_site)
-        if kind is Kind.SKIP:
-            return
+        if kind is Kind.SKIP or (link.url and self.scope.excluded(link.url)):
+            return  # excluded by the owner (sites set --exclude): not checked at all
         ref = ref_for(link, page_url)
         if kind is Kind.INVALID:
             ref.url = link.url or absolute(shown_url, link.raw) or link.raw.strip()
@@ -338,6 +340,9 @@ class LinkCheckPipeline:
                 elif (self.kinds[key] is Kind.PAGE and self.spider.budget_exhausted
                       and key not in self.spider.seen):
                     self._settle(key, Result(self.urls[key], reason="budget", skipped=True))
+                elif key in getattr(self.spider, "trapped", ()):
+                    # A trap's next URL is not worth a request as a link either (nor 600 of them).
+                    self._settle(key, Result(self.urls[key], reason="trap", skipped=True))
                 else:
                     jobs[key] = asyncio.ensure_future(self._check_resource(key))
             self.tasks.update(jobs)

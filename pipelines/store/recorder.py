@@ -78,7 +78,8 @@ class CrawlRecorder:
             return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
         left = getattr(spider, "left_out", {})
         cuts = [LIMIT_REASONS[name].format(spider=spider, urls=_plural(left[name], "URL"),
-                                           more=_pages(left[name]).replace(" ", " more ", 1))
+                                           more=_pages(left[name]).replace(" ", " more ", 1),
+                                           patterns=trap_patterns(spider))
                 for name in LIMIT_REASONS if left.get(name)]
         if cuts:
             return "incomplete", "; ".join(cuts)
@@ -95,8 +96,16 @@ class CrawlRecorder:
 LIMIT_REASONS = {
     "budget": "the page budget of {spider.max_pages} pages was reached ({more} not fetched)",
     "depth": "the depth limit (DEPTH_LIMIT={spider.depth_limit}) was reached ({more} not fetched)",
-    "trap": "{urls} that looked like a crawler trap not fetched",
+    "trap": "{urls} that looked like a crawler trap not fetched{patterns}",
 }
+
+
+def trap_patterns(spider: Any) -> str:
+    """``: session ids in ?sid= (30 URLs), calendar /events/<n>/<n>/ (2 URLs)``, or ``""``."""
+    cut = getattr(getattr(spider, "traps", None), "cut", None) or {}
+    return (": " + ", ".join(f"{pattern} ({_plural(count, 'URL')})"
+                             for pattern, count in sorted(cut.items(), key=lambda kv: -kv[1]))
+            if cut else "")
 
 START_PAGE_PROBLEMS = {
     "robots": "robots.txt does not allow crawling the start page",
