@@ -108,14 +108,14 @@ def test_sites_list_shows_next_due_times(serve, scrapy, db):
     scrapy("sites", "add", "https://example.com/", "--email", "a@example.com")
     scrapy("crawl", "site", "-a", f"url={srv.url}", "-s", "LOG_LEVEL=WARNING")  # partial
     listing = scrapy("sites", "list").stdout.splitlines()
-    assert listing[0].split()[-1] == "DUE" and "NEXT DUE" in listing[0]
-    assert listing[1].endswith("now") and listing[2].endswith("now")
+    assert listing[0].split()[-6:] == ["LAST", "CRAWL", "NEXT", "DUE", "PAGES", "OPEN"]
+    assert listing[1].split()[-3:-2] == ["now"] and listing[2].split()[-3:-2] == ["now"]
     scrapy("crawl", "site", "-a", f"site={srv.url}", "-s", "LOG_LEVEL=WARNING")
-    [started] = db.query("SELECT started_at FROM crawls WHERE kind = 'full'")
+    [started] = db.query("SELECT started_at, finished_at FROM crawls WHERE kind = 'full'")
     row = scrapy("sites", "list").stdout.splitlines()[1]
-    assert "complete" in row
     due = started["started_at"] + timedelta(days=1, minutes=-10)  # the schedule's slack
-    assert row.endswith(f"{due:%Y-%m-%d %H:%M}")
+    assert f" complete {started['finished_at']:%Y-%m-%d %H:%M} " in row
+    assert f" {due:%Y-%m-%d %H:%M} " in row
 
 
 def test_digest_send_now_retries_a_waiting_digest(serve, scrapy):
@@ -127,3 +127,32 @@ def test_digest_send_now_retries_a_waiting_digest(serve, scrapy):
     assert "nothing to send" in scrapy("digest", "--send").stdout  # waits for its retry time
     now = scrapy("digest", "--send", "--now").stdout
     assert "retrying 1 waiting digest(s) now" in now and "sent #1 to owner@example.com" in now
+
+
+def test_sites_remove_at_a_terminal_asks_first(scrapy, scrapy_env, db):
+    import os
+    import pty
+
+    scrapy("sites", "add", "https://example.com/", "--email", "a@example.com")
+    for answer, left in ((b"n\n", 1), (b"y\n", 0)):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "scrapy", "sites", "remove", "example.com"],
+                                cwd=PROJECT, env=scrapy_env, stdin=follower, stdout=follower,
+                                stderr=follower)
+        os.close(follower)
+        out = b""
+        while b"[y/N]" not in out:
+            out += os.read(leader, 4096)
+        os.write(leader, answer)
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(leader)
+        assert proc.wait(timeout=60) == 0, out
+        assert b"Remove site 1: https://example.com/ and all its history" in out
+        assert len(db.query("SELECT id FROM sites")) == left, out

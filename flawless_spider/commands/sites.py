@@ -146,14 +146,13 @@ class Command(FlawlessCommand):
             print("No sites yet. Add one with: scrapy sites add URL --email OWNER")
             return
         retry_delay = self.settings.getfloat("FLAWLESS_FAILED_RETRY_DELAY")
-        header = ("ID", "SITE", "OWNER", "EVERY", "LANG", "LAST CRAWL", "PAGES", "OPEN",
-                  "NEXT DUE")
+        header = ("ID", "SITE", "OWNER", "EVERY", "LANG", "LAST CRAWL", "NEXT DUE", "PAGES",
+                  "OPEN")
         table = [header] + [
             (str(r["id"]), r["url"], r["owner_email"] or "-", r["schedule"], r["language"],
              f"{r['last_status']} {r['last_crawl_at']:%Y-%m-%d %H:%M}" if r["last_crawl_at"]
-             else (r["last_status"] or "never"),
-             "-" if r["last_pages"] is None else str(r["last_pages"]), str(r["open_findings"]),
-             _next_due(r, retry_delay))
+             else (r["last_status"] or "never"), _next_due(r, retry_delay),
+             "-" if r["last_pages"] is None else str(r["last_pages"]), str(r["open_findings"]))
             for r in rows
         ]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
