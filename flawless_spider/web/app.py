@@ -147,6 +147,10 @@ def _routes(app: Flask) -> None:
     def index() -> str:
         return render_template("web/error.html", code=200, problem="home")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)  # no icon, and no 404 in every browser's console
+
     @app.get("/healthz")
     def health() -> Response:
         owners().db.query("SELECT 1")
