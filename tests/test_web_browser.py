@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawlkit import make_site
 from pipelines.digest import send_outbox
+from tests.crawlkit import make_site
 from tests.test_digest_support import running_smtp_server, settings
 from tests.webkit import app_server, html_part, link_named, message  # noqa: F401
 
@@ -56,6 +56,7 @@ def test_owner_journey(tmp_path, serve, scrapy, app_server, browser, db):  # noq
 
         def crawl_and_send() -> None:
             scrapy("crawl", "site", "-a", f"site={domain}", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
+                   "-s", "AUTOTHROTTLE_ENABLED=false",
                    "-s", "LOG_LEVEL=WARNING", **env)
             send_outbox(db, settings(SMTP_URL=smtp.url))  # what `scrapy digest --send` does
 

@@ -88,19 +88,27 @@ def _matches(group: Group, query: str) -> bool:
 def build_view(db: Database, site_id: int, filters: Filters) -> ReportView:
     """The report of the site's latest crawl that saw it, as filtered."""
     crawl = latest_crawl(db, site_id)
-    view = ReportView(crawl)
     if crawl is None:
-        return view
+        return ReportView(None)
     with db.transaction() as cur:
         kept, dismissed = crawl_rows(cur, site_id, crawl["id"])
+    return view_of(crawl, kept, dismissed, filters, finding_of(db, site_id, filters.finding))
+
+
+def view_of(crawl: dict[str, Any], kept: list[dict[str, Any]], dismissed: list[dict[str, Any]],
+            filters: Filters, focus: dict[str, Any] | None = None) -> ReportView:
+    """The page's data from a crawl's finding rows (see :func:`~flawless_spider.report.crawl_rows`).
+
+    ``focus``: the finding whose problem alone is shown (a digest's "Not a mistake" link).
+    """
+    view = ReportView(crawl, focus=focus)
     # Counted exactly as the digest and ``scrapy report`` count (flawless_spider.findings).
     view.counts = count_problems(kept)
     view.type_counts = {t: count_problems([r for r in kept if r["type"] == t])["present"]
                         for t in TYPES}
-    view.focus = finding_of(db, site_id, filters.finding)
     focus_key = None
-    if view.focus is not None:
-        focus_key = problem_key(view.focus["type"], dict(view.focus["data"]))
+    if focus is not None:
+        focus_key = problem_key(focus["type"], dict(focus["data"]))
     by_state = {**sort_by_problem(kept), "dismissed": dismissed}
     query = filters.q.casefold()
     for state in STATES:
