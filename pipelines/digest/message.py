@@ -82,8 +82,12 @@ def build_message(
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     for name, data, mime in attachments:
         maintype, _, subtype = mime.partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype,
-                           filename=header_text(name, 100))
+        if maintype == "text":  # with its charset, so that mail clients read UTF-8 as UTF-8
+            msg.add_attachment(data.decode("utf-8"), subtype=subtype, charset="utf-8",
+                               filename=header_text(name, 100))
+        else:
+            msg.add_attachment(data, maintype=maintype, subtype=subtype,
+                               filename=header_text(name, 100))
     return msg
 
 
