@@ -6,16 +6,18 @@ digest, and a one-click unsubscribe (RFC 8058) after which no digest is sent.
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flawless_spider.web.tokens import Signer
 from pipelines.digest import send_outbox
 from tests.crawlkit import make_site
-from tests.test_digest_support import running_smtp_server, settings
-from tests.webkit import app_server, html_part, link_named, message  # noqa: F401
+from tests.test_digest_support import add_site, running_smtp_server, settings
+from tests.webkit import SECRET, app_server, html_part, link_named, message  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -108,22 +110,39 @@ def test_owner_journey(tmp_path, serve, scrapy, app_server, browser, db):  # noq
         assert page.locator("#count-open").inner_text() == str(open_now(text))
         assert problems == []
 
-        # A forged link is refused.
-        forged = report_url[:-3] + ("AAA" if not report_url.endswith("AAA") else "BBB")
-        response = page.goto(forged)
-        assert response.status == 403 and "This link is not valid" in page.content()
+        # Forged, expired and other sites' links are refused, and change nothing.
+        words = db.query("SELECT * FROM site_words")
+        site_id = int(report_url.split("/sites/")[1].split("/")[0])
+        other = add_site(db, "other.example", "someone@example.org")
+        signer = Signer(SECRET.encode())
+        expired = signer.make(site_id, "report", "owner@example.com", now=time.time() - 91 * 86400)
+        bad = {
+            "forged": report_url[:-3] + ("AAA" if not report_url.endswith("AAA") else "BBB"),
+            "expired": f"{app_server.url}/sites/{site_id}/report?t={expired}",
+            "other site": f"{app_server.url}/sites/{site_id}/report?t="
+                          + signer.make(other, "report", "someone@example.org"),
+        }
+        for why, url in bad.items():
+            response = page.goto(url)
+            assert response.status == 403, why
+            assert ("has expired" if why == "expired" else "is not valid") in page.content()
+            posted = page.request.post(url.replace("/report?", "/dismiss?"),
+                                       form={"finding": str(db.query(
+                                           "SELECT max(id) AS id FROM findings")[0]["id"])})
+            assert posted.status == 403, why
+        assert db.query("SELECT * FROM site_words") == words
 
         # One-click unsubscribe as a mail provider does it: POST to List-Unsubscribe.
         assert second["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         target = second["List-Unsubscribe"].strip("<>")
         assert page.goto(target).status == 200  # the GET only asks
         assert page.get_by_role("button", name="Unsubscribe").count() == 1
-        assert db.query("SELECT unsubscribed_at FROM sites")[0]["unsubscribed_at"] is None
+        assert db.query("SELECT unsubscribed_at FROM sites ORDER BY id")[0]["unsubscribed_at"] is None
         request = urllib.request.Request(target, data=b"List-Unsubscribe=One-Click", method="POST",
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.status == 200
-        assert db.query("SELECT unsubscribed_at FROM sites")[0]["unsubscribed_at"] is not None
+        assert db.query("SELECT unsubscribed_at FROM sites ORDER BY id")[0]["unsubscribed_at"] is not None
 
         (site / "index.html").write_text(PAGE.format(extra="<p>Join teh team today, plase.</p>"))
         crawl_and_send()
