@@ -137,12 +137,18 @@ def test_actions_redirect_only_to_our_own_report(db, app_server: AppServer):  # 
     location = answer.headers["location"]
     assert location.startswith(f"/sites/{a}/report?") and "evil" not in location
     assert "q=recieve" in location and "done=dismissed" in location
+    assert "finding=" not in location  # the whole report stays the whole report
     assert db.query("SELECT word FROM site_words") == [{"word": "recieve"}]
     shown = app_server.get(location)
     assert "is now one of your site" in shown.body
     assert shown.tree.xpath("//article[contains(@class, 'dismissed')]//span[@class='word']"
                             "[. = 'recieve']")
     assert shown.tree.xpath("//b[@id='count-open']")[0].text == "1"  # the broken link only
+    # From the one-problem view (a digest's "Not a mistake?" link), back to that view.
+    answer = app_server.post(f"/sites/{a}/undo?t={token(a)}", {"finding": str(fid),
+                                                              "focus": str(fid)})
+    assert f"finding={fid}" in answer.headers["location"]
+    assert db.query("SELECT word FROM site_words") == []
 
 
 def test_counts_downloads_and_filters(db, app_server: AppServer):  # noqa: F811

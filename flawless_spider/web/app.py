@@ -276,7 +276,8 @@ def _posted_finding(ctx: Owners, site_id: int) -> dict[str, Any]:
 
 def _back(site_id: int, **extra: Any) -> Response:
     """303 back to the report with the owner's filters: built from our route only."""
-    filters = report_data.Filters.from_args(request.form)
+    filters = report_data.Filters.from_args({**request.form.to_dict(),
+                                             "finding": request.form.get("focus")})
     target = url_for("report", site_id=site_id, t=g.token, **filters.params(), **extra)
     return redirect(target, code=303)
 
