@@ -107,13 +107,15 @@ class LanguagePipeline:
             analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
             if self.lt is not None:
                 await self._languagetool(analysed)
-            item.findings.extend(self._kept(self.checker.page_findings(item.url, analysed)))
+            item.findings.extend(self.checker.page_findings(item.url, analysed))
         except Exception:
             # A bug on one odd page must not lose the page: it is stored without language
             # findings and the crawl is recorded as incomplete (see CrawlRecorder).
             logger.exception("The language stage failed on %s", item.url)
             self.crawler.stats.inc_value("flawless/check_errors/language")
             item.check_failed.append("language")
+        if self.ignored.grammar:
+            item.findings[:] = self._kept(item.findings)
         return item
 
     async def _languagetool(self, analysed: list) -> None:
