@@ -245,8 +245,8 @@ def test_not_a_mistake_is_honoured_by_the_next_crawl(tmp_path, serve, scrapy,
             "-s", "FLAWLESS_LINK_RETRY_DELAY=0.1", "-s", "FLAWLESS_LINK_CACHE_HOURS=0")
     scrapy("crawl", "site", "-a", f"site={domain}", *fast, **app_server.env)
     found = report_records(scrapy, srv.url)
-    assert sorted(r.get("url") or r.get("rule") for r in found) == sorted([
-        "A_AN", f"{srv.url}gone.html", f"{srv.url}old/a.html", f"{srv.url}old/b.html",
+    assert sorted(r.get("url") or r["type"] for r in found) == sorted([
+        "grammar", f"{srv.url}gone.html", f"{srv.url}old/a.html", f"{srv.url}old/b.html",
         f"{partner.url}dead.html"])
     ids = {(r["type"], r["data"].get("url", "")): r["id"] for r in
            db.query("SELECT id, type, data FROM findings")}
