@@ -191,9 +191,11 @@ class LinkCheckPipeline:
              external: list[str]) -> None:
         """Decide ``link`` now if possible (into ``findings``), else queue it for its target."""
         kind = kind_of(link, self.site.is_same_site)
-        if kind is Kind.SKIP or self.ignored.link_ignored(link.url):
+        if kind is Kind.SKIP:
             return
         ref = ref_for(link, page_url)
+        if self.ignored.link_ignored(link.url):
+            return  # the owner said "not a mistake": not checked, not reported
         if kind is Kind.INVALID:
             ref.url = link.url or absolute(shown_url, link.raw) or link.raw.strip()
             if self.ignored.link_ignored(ref.url):
