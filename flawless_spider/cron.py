@@ -44,19 +44,24 @@ def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900
 
     Partial crawls (``-a url=``) do not count. After failed crawls a site is due again sooner:
     ``retry_delay`` seconds after the first failure, doubling with each one, at most its
-    schedule. With ``site_id``, the same question for that one site: ``[site]`` if due, else
-    ``[]`` (asked again once its lock is held, as another cron run may just have crawled it).
+    schedule. An owner's "check again now" (``check_requested_at``) makes a site due until a
+    full crawl starts after it. With ``site_id``, the same question for that one site:
+    ``[site]`` if due, else ``[]`` (asked again once its lock is held, as another cron run may
+    just have crawled it).
     """
     rows = db.query(
-        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, max(c.started_at) AS last_started,"
-        " now() AS now FROM sites s LEFT JOIN crawls c ON c.site_id = s.id AND c.kind = 'full'"
+        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, s.check_requested_at,"
+        " max(c.started_at) AS last_started, now() AS now"
+        " FROM sites s LEFT JOIN crawls c ON c.site_id = s.id AND c.kind = 'full'"
         " WHERE s.owner_email IS NOT NULL"  # ad-hoc crawls (-a url=) are not scheduled
         "   AND (%(site)s::integer IS NULL OR s.id = %(site)s)"
         " GROUP BY s.id ORDER BY max(c.started_at) NULLS FIRST, s.id",
         {"site": site_id},
     )
     return [r for r in rows if r["last_started"] is None
-            or r["now"] - r["last_started"] >= interval(r, retry_delay) - SLACK]
+            or r["now"] - r["last_started"] >= interval(r, retry_delay) - SLACK
+            or (r["check_requested_at"] is not None
+                and r["check_requested_at"] > r["last_started"])]
 
 
 def interval(site: dict, retry_delay: float) -> timedelta:

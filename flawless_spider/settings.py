@@ -52,7 +52,10 @@ LANGUAGETOOL_URL = ""  # a LanguageTool server: replaces the built-in grammar ru
 
 # Digests.
 FLAWLESS_MAIL_FROM = "Flawless <flawless@localhost>"
-FLAWLESS_UNSUBSCRIBE_URL = ""
+FLAWLESS_UNSUBSCRIBE_URL = ""  # List-Unsubscribe when set (else the web app's, else a mailto:)
+FLAWLESS_PUBLIC_URL = ""  # base URL of the owners' web app (scrapy serve, gunicorn) in e-mails
+FLAWLESS_SECRET_KEY = ""  # signs the owners' links; default: a key kept in <state>/secret_key
+FLAWLESS_TOKEN_DAYS = 90  # how long the links in an e-mail keep working
 FLAWLESS_WEEKLY_SUMMARY = False
 FLAWLESS_TEMPLATES_DIR = ""  # folder whose digest.html/.txt override templates/
 FLAWLESS_OUTBOX_DIR = ""  # default: <FLAWLESS_STATE_DIR>/outbox

@@ -8,6 +8,7 @@ from typing import Any
 import scrapy
 from scrapy.exceptions import NotConfigured
 
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.items import FindingsBatch, Page
 from pipelines.language.checker import BlockResult, Issue, LanguageChecker
 from pipelines.language.engine import GrammarWorker
@@ -56,6 +57,8 @@ class LanguagePipeline:
         self.grammar = GrammarWorker()
         self.site_id = 0
         self.crawl_id = 0
+        self.ignored = Dismissals()
+        """What the owner marked "not a mistake": grammar (rule, text) here; words are in ``words``."""
 
     @classmethod
     def from_crawler(cls, crawler: scrapy.crawler.Crawler) -> LanguagePipeline:
@@ -70,7 +73,7 @@ class LanguagePipeline:
         self.crawl_id = getattr(spider, "crawl_id", 0)
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
-        words = await self._site_words(site.id)
+        words, self.ignored = await self._site_words(site.id)
         if self.lt_url:
             self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)
         self.checker = LanguageChecker(
@@ -82,17 +85,26 @@ class LanguagePipeline:
         )
         getattr(spider, "finalizers", []).append(self.finalize)
 
-    async def _site_words(self, site_id: int) -> list[str]:
+    async def _site_words(self, site_id: int) -> tuple[list[str], Dismissals]:
+        """The site's words, and what it marked not a mistake."""
         from flawless_spider.db import Database
 
         db = Database.from_crawler(self.crawler)
 
-        def fetch() -> list[str]:
+        def fetch() -> tuple[list[str], Dismissals]:
             with db.transaction() as cur:
                 cur.execute("SELECT word FROM site_words WHERE site_id = %s", (site_id,))
-                return [row["word"] for row in cur.fetchall()]
+                words = [row["word"] for row in cur.fetchall()]
+                return words, Dismissals.load(cur, site_id)
 
         return await db.run(fetch)
+
+    def _kept(self, findings: list[dict]) -> list[dict]:
+        """``findings`` without the grammar ones the owner dismissed (that rule, that text)."""
+        if not self.ignored.grammar:
+            return findings
+        return [f for f in findings if f.get("type") != "grammar"
+                or not self.ignored.grammar_ignored(f.get("rule"), f.get("text"))]
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Page) or not item.html or self.checker is None:
@@ -110,6 +122,8 @@ class LanguagePipeline:
             logger.exception("The language stage failed on %s", item.url)
             self.crawler.stats.inc_value("flawless/check_errors/language")
             item.check_failed.append("language")
+        if self.ignored.grammar:
+            item.findings[:] = self._kept(item.findings)
         return item
 
     async def _offline(self, analysed: list, todo: dict[str, list[BlockResult]] | None = None) -> None:
@@ -162,7 +176,8 @@ class LanguagePipeline:
             return []
         pending = self.checker.pending_suggestions()
         suggestions = await self.suggester.suggest_many(pending)
-        findings = self.checker.finalize(lambda tag, word: suggestions.get((tag, word), []))
+        findings = self._kept(
+            self.checker.finalize(lambda tag, word: suggestions.get((tag, word), [])))
         stats = self.crawler.stats
         if stats is not None:
             # Evidence for "fixed": spelling and grammar were checked on every page of this crawl.

@@ -22,6 +22,7 @@ from scrapy.http import Response
 from w3lib.url import safe_url_string
 
 from flawless_spider.db import Database
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.extract import REFRESH, absolute
 from flawless_spider.findings import finding
 from flawless_spider.items import FindingsBatch, Link, Page
@@ -78,6 +79,8 @@ class LinkCheckPipeline:
         """Internal stylesheets whose links were all checked (evidence for their findings)."""
         self._disallowed: tuple[int, set[str]] = (-1, set())
         self.active = False
+        self.ignored = Dismissals()
+        """Links the owner marked "not a mistake": never checked, never reported."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
@@ -110,7 +113,9 @@ class LinkCheckPipeline:
                                **self.checker_options)
         self.checker.known = self._known
         self.checker.hint = lambda url: self.hints.get(target_key(url))
-        self.cache = LinkCache(Database.from_crawler(self.crawler), self.cache_hours)
+        db = Database.from_crawler(self.crawler)
+        self.cache = LinkCache(db, self.cache_hours)
+        self.ignored = await db.run(self._load_ignored, db)
         spider.finalizers.append(self.finalize)
         self.crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
         self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
@@ -131,6 +136,10 @@ class LinkCheckPipeline:
         if self.active:
             self.checker.cancel()
             await self.cache.flush()
+
+    def _load_ignored(self, db: Database) -> Dismissals:
+        with db.transaction() as cur:
+            return Dismissals.load(cur, self.site.id)
 
     # -- what the crawl saw ---------------------------------------------------------------
 
@@ -187,8 +196,12 @@ class LinkCheckPipeline:
         if kind is Kind.SKIP or (link.url and self.scope.excluded(link.url)):
             return  # excluded by the owner (sites set --exclude): not checked at all
         ref = ref_for(link, page_url)
+        if self.ignored.link_ignored(link.url):
+            return  # the owner said "not a mistake": not checked, not reported
         if kind is Kind.INVALID:
             ref.url = link.url or absolute(shown_url, link.raw) or link.raw.strip()
+            if self.ignored.link_ignored(ref.url):
+                return
             findings.append(self._finding(ref, Verdict("error", "invalid_url"), None))
             return
         if kind is Kind.MAILTO:
