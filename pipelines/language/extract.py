@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
@@ -138,6 +139,7 @@ def collapse(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
 _CODE_CHUNK = re.compile(r"[_(){}\[\]=*<>]|::|->")
 
 
@@ -148,6 +150,29 @@ def looks_like_code(text: str) -> bool:
         return bool(chunks) and "_" in chunks[0] and "(" in chunks[0]
     codey = sum(1 for c in chunks if _CODE_CHUNK.search(c))
     return codey * 3 >= len(chunks)
+
+
+_SIGNATURE = re.compile(
+    r"(?:[\w.]+ +)?\**(?P<name>[A-Za-z_][\w.]*)\((?P<args>(?:[^()]|\(\))*)\)"
+    r"(?: *(?:->|\u2192) *[\w.\[\], ]+)? *\u00b6?"
+)
+_SIGNATURE_ARG = re.compile(r"[\w.*\[\]=\"'()/:+-]+(?: [\w.*\[\]=\"'()/:+-]+){0,3}")
+
+
+def looks_like_signature(text: str) -> bool:
+    """Whether a block is an API signature: ``shutil.rmtree(path, ignore_errors=False)``,
+    ``window.overlay(destwin[, sminrow, smincol])``, ``PyObject *PyList_New(Py_ssize_t len)``.
+    The name or the arguments must look like code (a dot, an underscore, inner capitals, ``,``,
+    ``=``, ``*``, ``[``), so that "Add item(s)" stays prose."""
+    if "(" not in text:
+        return False
+    m = _SIGNATURE.fullmatch(text.replace(MARK, ""))
+    if m is None:
+        return False
+    name, args = m.group("name"), m.group("args")
+    if not all(_SIGNATURE_ARG.fullmatch(a.strip() or "x") for a in args.split(",")):
+        return False
+    return any(c in name for c in "._") or not name[1:].islower() or any(c in args for c in ",=*[")
 
 
 def _is_hidden(el: lxml.html.HtmlElement) -> bool:
@@ -165,10 +190,31 @@ def _is_hidden(el: lxml.html.HtmlElement) -> bool:
 
 
 class _Walker:
-    def __init__(self, skip: set, with_code: bool):
+    def __init__(self, skip: set, with_code: bool, own_host: str = ""):
         self.skip = skip
         self.blocks: list[Block] = []
         self.code: list[str] | None = [] if with_code else None
+        self.own_host = own_host
+
+    def link_names(self, el) -> None:
+        """Words of a link's text that the linked site has in its address are names (``wget`` →
+        ``gnu.org/software/wget/``, ``pytest-xdist`` → ``github.com/pytest-dev/pytest-xdist``):
+        collected with the code words. Links within the site do not count: a typo in a page's
+        title is often in its address too."""
+        href = el.get("href") or ""
+        if not href.startswith(("http://", "https://")):
+            return
+        try:
+            parts = urlsplit(href)
+        except ValueError:
+            return
+        host = (parts.hostname or "").removeprefix("www.")
+        if not host or host == self.own_host or host.endswith("." + self.own_host):
+            return
+        address = set(_LETTERS.findall(f"{host} {parts.path}".lower()))
+        names = [w for w in _LETTERS.findall(el.text_content().lower()) if w in address]
+        if names:
+            self.code.append(" ".join(names))
 
     def skipped(self, el) -> None:
         if self.code is not None and el.tag in CODE_TAGS:
@@ -178,7 +224,7 @@ class _Walker:
         text = collapse("".join(parts))
         if not text.strip(PLACEHOLDER + MARK + " "):
             return
-        if looks_like_code(text):
+        if looks_like_code(text) or looks_like_signature(text):
             # an API signature set in spans ("PyObject *PyList_New(Py_ssize_t len)"): not prose
             if self.code is not None:
                 self.code.append(text)
@@ -251,6 +297,8 @@ class _Walker:
     def phrase(self, el, parts: list[str], lang: str, template: bool) -> None:
         """An inline element inside a block: its text joins the block, unless it is in another
         language (then it is a block of its own, in its own language)."""
+        if self.code is not None and el.tag == "a":
+            self.link_names(el)
         child_lang = self._lang(el, lang)
         if child_lang == lang and el.get("lang") is None:
             child_lang = _foreign(el) or lang
@@ -319,11 +367,12 @@ def parse(html: str) -> lxml.html.HtmlElement | None:
 
 
 def extract_blocks(
-    html: str, selectors: Iterable[CSSSelector] = (), with_code: bool = False
+    html: str, selectors: Iterable[CSSSelector] = (), with_code: bool = False, own_host: str = ""
 ) -> tuple[str, list[Block], list[str]]:
     """The page's ``<html lang>``, its visible text blocks in page order, and its code texts.
 
-    The code texts (``code``, ``pre``, ``kbd``, ...) are only collected ``with_code``.
+    The code texts (``code``, ``pre``, ``kbd``, API signatures, names in links to other sites
+    than ``own_host``) are only collected ``with_code``.
     Block ``lang`` is only what elements *below* ``<html>`` declare, so callers can tell an
     explicit declaration on a paragraph from a page-wide default (often a template's).
     """
@@ -334,7 +383,7 @@ def extract_blocks(
     skip: set = set()
     for selector in selectors:
         skip.update(selector(root))
-    walker = _Walker(skip, with_code)
+    walker = _Walker(skip, with_code, own_host.removeprefix("www."))
     head = root.find("head")
     if head is not None:
         title = head.find("title")
