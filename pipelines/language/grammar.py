@@ -1307,6 +1307,40 @@ def _clause_start(text: str, pos: int) -> bool:
     return before[-1].isalpha() and _prev_word(text, pos) in _CLAUSE_OPENERS
 
 
+def _word_start(alternatives: str) -> str:
+    """``"[Tt]he|[Oo]ur"`` as a regex group that matches those words at a word start, written so
+    that each branch starts with a literal letter: the regex engine then skips positions that
+    cannot start a match instead of trying every branch there (``\\b(?:[Tt]he|...)`` is several
+    times slower on long texts)."""
+    words = []
+    for alt in alternatives.split("|"):
+        m = re.fullmatch(r"\[(\w)(\w)\](.*)", alt)
+        words += [m.group(1) + m.group(3), m.group(2) + m.group(3)] if m else [alt]
+    return "(?:" + "|".join(re.escape(w[0]) + r"(?<!\w.)" + w[1:] for w in words) + ")"
+
+
+_EACH_OF = re.compile(rf"\b(?:[Ee]ach|[Oo]ne|[Nn]either|[Ee]ither|[Ee]very one) of "
+                      r"(?:the|our|your|their|these|those|its|his|her|my|us|them)"
+                      rf"(?: [a-z]+)?? ([a-z]+) ({_PLURAL_VERB}|[a-z]+)\b")  # fmt: skip
+_EACH_OF_VERBS = re.compile(_BASE_VERBS + "|return|agree|work|run|support|cost")
+_SINGULAR_ARE = re.compile(
+    rf"{_word_start(_SINGULAR_DET)} (?:([a-z]+) )?([a-z]+)(?: of [a-z]+(?: [a-z]+)?)? "
+    rf"({_SINGULAR_SUBJECT_VERB})\b"
+)
+_SINGULAR_ARE_HINTS = (" are", " have", " don't", " aren't", " haven't")
+_PLURAL_IS = re.compile(
+    rf"{_word_start(_DET)} ([a-z]+)(?: of (?:the |our |your |their |an? )?[a-z]+)? ({_SINGULAR_VERB})\b"
+)
+_SINGULAR_USE = re.compile(
+    rf"{_word_start(_DET + '|' + _SINGULAR_DET)} (?:([a-z]+) )?([a-z]+) "
+    rf"(?:({_SINGULAR_SUBJECT_VERB})\b|({_BASE_VERBS}) (?={_OBJECT_START}\b))"
+)
+_WHO = re.compile(
+    r"\b(?:(everyone|anyone|someone|no one|nobody|everybody|somebody|anybody)|"
+    rf"(?:{_SINGULAR_DET}) ([a-z]+)|([a-z]+)) who ({_PLURAL_VERB}|{_SINGULAR_VERB})\b"
+)
+
+
 def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
     """Agreement of a verb with a noun subject in frames that leave no doubt about the subject:
     "each token are", "a page of results are", "the farmers has", "the recipe use less salt",
@@ -1326,9 +1360,7 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
                   "weren't": "wasn't", "haven't": "hasn't"}  # fmt: skip
     singular_fix = {v: k for k, v in plural_fix.items()}
     # each of the tools have / one of the volunteers were
-    for m in re.finditer(rf"\b(?:[Ee]ach|[Oo]ne|[Nn]either|[Ee]ither|[Ee]very one) of "
-                         r"(?:the|our|your|their|these|those|its|his|her|my|us|them)"
-                         rf"(?: [a-z]+)?? ([a-z]+) ({_PLURAL_VERB}|[a-z]+)\b", text):  # fmt: skip
+    for m in _EACH_OF.finditer(text) if " of " in text else ():
         verb = m.group(2)
         if (
             m.group(1) not in ("us", "them")
@@ -1338,18 +1370,14 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
             continue
         if verb in plural_fix:
             found = hit(m, 2, plural_fix[verb])
-        elif re.fullmatch(_BASE_VERBS + "|return|agree|work|run|support|cost", verb):
+        elif _EACH_OF_VERBS.fullmatch(verb):
             found = hit(m, 2, verb + ("es" if verb.endswith(("sh", "ch", "o")) else "s"))
         else:
             found = None
         if found:
             yield found
     # each token are / a new tenant are / a page of results are
-    for m in re.finditer(
-        rf"\b(?:{_SINGULAR_DET}) (?:([a-z]+) )?([a-z]+)(?: of [a-z]+(?: [a-z]+)?)? "
-        rf"({_SINGULAR_SUBJECT_VERB})\b",
-        text,
-    ):
+    for m in _SINGULAR_ARE.finditer(text) if any(h in text for h in _SINGULAR_ARE_HINTS) else ():
         head = m.group(2)
         if m.group(1) and (m.group(1) in _NOT_SINGULAR_HEAD or not _singular_noun(m.group(1), is_word)):
             continue
@@ -1358,19 +1386,13 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
             if found:
                 yield found
     # the farmers has / the prices of our compost is / the terms of an order is
-    for m in re.finditer(
-        rf"\b(?:{_DET}) ([a-z]+)(?: of (?:the |our |your |their |an? )?[a-z]+)? ({_SINGULAR_VERB})\b", text
-    ):
+    for m in _PLURAL_IS.finditer(text):
         if _plural(m.group(1), is_word):
             found = hit(m, 2, singular_fix[m.group(2)])
             if found:
                 yield found
     # our apprentice are / the recipe use less salt
-    for m in re.finditer(
-        rf"\b(?:{_DET}|{_SINGULAR_DET}) (?:([a-z]+) )?([a-z]+) "
-        rf"(?:({_SINGULAR_SUBJECT_VERB})\b|({_BASE_VERBS}) (?={_OBJECT_START}\b))",
-        text,
-    ):
+    for m in _SINGULAR_USE.finditer(text):
         if m.group(1) and (m.group(1).endswith("s") or m.group(1) in _MODALS):
             continue  # "the patterns here are", "the codecs all use"
         if not _singular_noun(m.group(2), is_word):
@@ -1383,9 +1405,7 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
         if found:
             yield found
     # a customer who have / people who has / everyone who have
-    for m in re.finditer(r"\b(?:(everyone|anyone|someone|no one|nobody|everybody|somebody|anybody)|"
-                         rf"(?:{_SINGULAR_DET}) ([a-z]+)|([a-z]+)) who ({_PLURAL_VERB}|{_SINGULAR_VERB})\b",
-                         text):  # fmt: skip
+    for m in _WHO.finditer(text) if " who " in text else ():
         verb = m.group(4)
         if m.group(1) or (m.group(2) and _singular_noun(m.group(2), is_word)):
             if verb in plural_fix:
