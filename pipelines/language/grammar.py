@@ -46,6 +46,18 @@ def _prev_word(text: str, pos: int) -> str:
     return text[i + 1 : end].lower()
 
 
+def _word_start(alternatives: str) -> str:
+    """``"[Tt]he|[Oo]ur"`` as a regex group that matches those words at a word start, written so
+    that each branch starts with a literal letter: the regex engine then skips positions that
+    cannot start a match instead of trying every branch there (``\\b(?:[Tt]he|...)`` is several
+    times slower on long texts)."""
+    words = []
+    for alt in alternatives.split("|"):
+        m = re.fullmatch(r"\[(\w)(\w)\](.*)", alt)
+        words += [m.group(1) + m.group(3), m.group(2) + m.group(3)] if m else [alt]
+    return "(?:" + "|".join(re.escape(w[0]) + r"(?<!\w.)" + w[1:] for w in words) + ")"
+
+
 # --- repeated words -------------------------------------------------------------------------
 
 REPEAT_OK = frozenset(
@@ -120,7 +132,13 @@ def repeated_word(text: str, is_word: IsWord) -> Iterator[Match]:
 
 # --- a / an ---------------------------------------------------------------------------------
 
-_ARTICLE = re.compile(r"(?<![\w'\"(\-./&@#\u2060])(a|an|A|An)( +)\u2060?([^\W\d_][\w'\-]*)")
+_ARTICLE = re.compile(
+    r"([aA](?<![\w'\"(\-./&@#\u2060].)(?:n(?! +\u2060?[aiAI])|(?! +\u2060?[bcdgjkpqtvwyzBCDGJKPQTVWYZ])))"
+    r"( +)\u2060?([^\W\d_][\w'\-]*)"
+)
+"""An article and the word after it; it starts with a literal letter (fast to scan for), and
+skips "a" before a consonant letter and "an" before "a" or "i", which :func:`vowel_sound` never
+finds wrong."""
 _LETTER_CONTEXT = frozenset(
     [
         "vitamin",
@@ -516,11 +534,17 @@ _AGREEMENT = [
     (re.compile(r"\b(?:we|they|We|They) (is)\b"), "are", "PL"),
     (re.compile(r"\b(?:we|they|We|They) (has)\b"), "have", "PL"),
 ]
+_AGREEMENT_ANY = re.compile(
+    _word_start("[Hh]e|[Ss]he|[Ii]t|I|[Yy]ou|[Ww]e|[Tt]hey") + r" (?:don't|doesn't|have|are|was|is|has)\b"
+)
+"""What any of :data:`_AGREEMENT` needs: a text without it is skipped in one scan."""
 _FIX_3SG = {"have": "has", "are": "is"}
 _FIX_PL = {"is": "are", "was": "were", "has": "have"}
 
 
 def agreement(text: str, is_word: IsWord) -> Iterator[Match]:
+    if not _AGREEMENT_ANY.search(text):
+        return
     for pattern, fix, kind in _AGREEMENT:
         for m in pattern.finditer(text):
             if _prev_word(text, m.start()) in _SUBJ_EXCLUDE:
@@ -1307,18 +1331,6 @@ def _clause_start(text: str, pos: int) -> bool:
     return before[-1].isalpha() and _prev_word(text, pos) in _CLAUSE_OPENERS
 
 
-def _word_start(alternatives: str) -> str:
-    """``"[Tt]he|[Oo]ur"`` as a regex group that matches those words at a word start, written so
-    that each branch starts with a literal letter: the regex engine then skips positions that
-    cannot start a match instead of trying every branch there (``\\b(?:[Tt]he|...)`` is several
-    times slower on long texts)."""
-    words = []
-    for alt in alternatives.split("|"):
-        m = re.fullmatch(r"\[(\w)(\w)\](.*)", alt)
-        words += [m.group(1) + m.group(3), m.group(2) + m.group(3)] if m else [alt]
-    return "(?:" + "|".join(re.escape(w[0]) + r"(?<!\w.)" + w[1:] for w in words) + ")"
-
-
 _EACH_OF = re.compile(rf"\b(?:[Ee]ach|[Oo]ne|[Nn]either|[Ee]ither|[Ee]very one) of "
                       r"(?:the|our|your|their|these|those|its|his|her|my|us|them)"
                       rf"(?: [a-z]+)?? ([a-z]+) ({_PLURAL_VERB}|[a-z]+)\b")  # fmt: skip
@@ -1537,7 +1549,7 @@ HINTS.update(
         ),
         existential: ("there",),
         less_fewer: ("less ",),
-        missing_apostrophe: ("nt", "youre", "theyre"),
+        missing_apostrophe: (*(w for w in _CONTRACTIONS if w not in ("im", "ive")), "cant", "wont"),
         its_contraction: ("its ",),
         whose_whos: ("who's", "whose"),
         lose_loose: ("loose",),
@@ -1584,6 +1596,22 @@ def _always(word: str) -> bool:
     return True
 
 
+_PLANS: dict[frozenset[str] | None, list] = {}
+
+
+def _plan(rules: frozenset[str] | None) -> list:
+    """``(rule function, hints, all its ids wanted)`` for the functions :func:`check` runs."""
+    plan = _PLANS.get(rules)
+    if plan is None:
+        plan = [
+            (rule, HINTS.get(rule), rules is None or all(i in rules for i in RULE_IDS_OF[rule]))
+            for rule in RULES
+            if rules is None or any(i in rules for i in RULE_IDS_OF[rule])
+        ]
+        _PLANS[rules] = plan
+    return plan
+
+
 def check(text: str, is_word: IsWord = _always, rules: frozenset[str] | None = None) -> list[Match]:
     """Matches of ``rules`` (ids; all when ``None``) in an English ``text``, in text order,
     overlapping matches dropped."""
@@ -1591,14 +1619,20 @@ def check(text: str, is_word: IsWord = _always, rules: frozenset[str] | None = N
         # Keep offsets: the placeholder becomes a neutral non-word character.
         text = text.replace(PLACEHOLDER, "\u2022")
     low = " " + text.lower()
-    found = []
-    for rule in RULES:
-        if rules is not None and not any(r in rules for r in RULE_IDS_OF[rule]):
-            continue
-        hints = HINTS.get(rule)
-        if hints and not any(h in low for h in hints):
-            continue
-        found.extend(m for m in rule(text, is_word) if rules is None or m.rule in rules)
+    found: list[Match] = []
+    if rules is not None and not isinstance(rules, frozenset):
+        rules = frozenset(rules)
+    for rule, hints, every in _plan(rules):
+        if hints:
+            for h in hints:
+                if h in low:
+                    break
+            else:
+                continue
+        if every:
+            found.extend(rule(text, is_word))
+        else:
+            found.extend(m for m in rule(text, is_word) if m.rule in rules)
     for m in found:
         if MARK in m.text:
             m.text = m.text.replace(MARK, "")
