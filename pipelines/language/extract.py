@@ -134,9 +134,15 @@ class Block:
     """Inside a navigation, header, footer or aside region (likely repeated on every page)."""
 
 
+_OTHER_SPACE = re.compile(r"[\v\x1c-\x1f\x85\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+"""Characters ``str.split()`` splits on that :data:`_SPACE` keeps."""
+
+
 def collapse(text: str) -> str:
     """Whitespace as a browser renders it: runs collapsed to one space, ends trimmed."""
-    return _SPACE.sub(" ", text).strip()
+    if "\u200b" in text or _OTHER_SPACE.search(text):
+        return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # the same, several times faster
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -145,6 +151,8 @@ _CODE_CHUNK = re.compile(r"[_(){}\[\]=*<>]|::|->")
 
 def looks_like_code(text: str) -> bool:
     """Whether a block reads as code: a third or more of its chunks hold ``_ ( ) = *`` and such."""
+    if _CODE_CHUNK.search(text) is None:
+        return False
     chunks = text.split()
     if len(chunks) < 2:
         return bool(chunks) and "_" in chunks[0] and "(" in chunks[0]
@@ -221,6 +229,8 @@ class _Walker:
             self.code.append(el.text_content())
 
     def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
+        if not parts:
+            return
         text = collapse("".join(parts))
         if not text.strip(PLACEHOLDER + MARK + " "):
             return
@@ -327,7 +337,7 @@ PHRASE_CONFIDENCE = 0.9
 def _foreign(el) -> str:
     """The language of an inline phrase (a link's text, say) that is long enough to tell and
     confidently not English, so it is checked as its own block; ``""`` otherwise."""
-    text = el.text_content()
+    text = el.text_content() if len(el) else el.text or ""
     if text.count(" ") < detect.MIN_WORDS - 1:
         return ""
     guess, prob = detect.identify(collapse(text))
