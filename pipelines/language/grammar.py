@@ -46,6 +46,18 @@ def _prev_word(text: str, pos: int) -> str:
     return text[i + 1 : end].lower()
 
 
+def _word_start(alternatives: str) -> str:
+    """``"[Tt]he|[Oo]ur"`` as a regex group that matches those words at a word start, written so
+    that each branch starts with a literal letter: the regex engine then skips positions that
+    cannot start a match instead of trying every branch there (``\\b(?:[Tt]he|...)`` is several
+    times slower on long texts)."""
+    words = []
+    for alt in alternatives.split("|"):
+        m = re.fullmatch(r"\[(\w)(\w)\](.*)", alt)
+        words += [m.group(1) + m.group(3), m.group(2) + m.group(3)] if m else [alt]
+    return "(?:" + "|".join(re.escape(w[0]) + r"(?<!\w.)" + w[1:] for w in words) + ")"
+
+
 # --- repeated words -------------------------------------------------------------------------
 
 REPEAT_OK = frozenset(
@@ -120,7 +132,13 @@ def repeated_word(text: str, is_word: IsWord) -> Iterator[Match]:
 
 # --- a / an ---------------------------------------------------------------------------------
 
-_ARTICLE = re.compile(r"(?<![\w'\"(\-./&@#\u2060])(a|an|A|An)( +)\u2060?([^\W\d_][\w'\-]*)")
+_ARTICLE = re.compile(
+    r"([aA](?<![\w'\"(\-./&@#\u2060].)(?:n(?! +\u2060?[aiAI])|(?! +\u2060?[bcdgjkpqtvwyzBCDGJKPQTVWYZ])))"
+    r"( +)\u2060?([^\W\d_][\w'\-]*)"
+)
+"""An article and the word after it; it starts with a literal letter (fast to scan for), and
+skips "a" before a consonant letter and "an" before "a" or "i", which :func:`vowel_sound` never
+finds wrong."""
 _LETTER_CONTEXT = frozenset(
     [
         "vitamin",
@@ -516,11 +534,17 @@ _AGREEMENT = [
     (re.compile(r"\b(?:we|they|We|They) (is)\b"), "are", "PL"),
     (re.compile(r"\b(?:we|they|We|They) (has)\b"), "have", "PL"),
 ]
+_AGREEMENT_ANY = re.compile(
+    _word_start("[Hh]e|[Ss]he|[Ii]t|I|[Yy]ou|[Ww]e|[Tt]hey") + r" (?:don't|doesn't|have|are|was|is|has)\b"
+)
+"""What any of :data:`_AGREEMENT` needs: a text without it is skipped in one scan."""
 _FIX_3SG = {"have": "has", "are": "is"}
 _FIX_PL = {"is": "are", "was": "were", "has": "have"}
 
 
 def agreement(text: str, is_word: IsWord) -> Iterator[Match]:
+    if not _AGREEMENT_ANY.search(text):
+        return
     for pattern, fix, kind in _AGREEMENT:
         for m in pattern.finditer(text):
             if _prev_word(text, m.start()) in _SUBJ_EXCLUDE:
@@ -1307,6 +1331,28 @@ def _clause_start(text: str, pos: int) -> bool:
     return before[-1].isalpha() and _prev_word(text, pos) in _CLAUSE_OPENERS
 
 
+_EACH_OF = re.compile(rf"\b(?:[Ee]ach|[Oo]ne|[Nn]either|[Ee]ither|[Ee]very one) of "
+                      r"(?:the|our|your|their|these|those|its|his|her|my|us|them)"
+                      rf"(?: [a-z]+)?? ([a-z]+) ({_PLURAL_VERB}|[a-z]+)\b")  # fmt: skip
+_EACH_OF_VERBS = re.compile(_BASE_VERBS + "|return|agree|work|run|support|cost")
+_SINGULAR_ARE = re.compile(
+    rf"{_word_start(_SINGULAR_DET)} (?:([a-z]+) )?([a-z]+)(?: of [a-z]+(?: [a-z]+)?)? "
+    rf"({_SINGULAR_SUBJECT_VERB})\b"
+)
+_SINGULAR_ARE_HINTS = (" are", " have", " don't", " aren't", " haven't")
+_PLURAL_IS = re.compile(
+    rf"{_word_start(_DET)} ([a-z]+)(?: of (?:the |our |your |their |an? )?[a-z]+)? ({_SINGULAR_VERB})\b"
+)
+_SINGULAR_USE = re.compile(
+    rf"{_word_start(_DET + '|' + _SINGULAR_DET)} (?:([a-z]+) )?([a-z]+) "
+    rf"(?:({_SINGULAR_SUBJECT_VERB})\b|({_BASE_VERBS}) (?={_OBJECT_START}\b))"
+)
+_WHO = re.compile(
+    r"\b(?:(everyone|anyone|someone|no one|nobody|everybody|somebody|anybody)|"
+    rf"(?:{_SINGULAR_DET}) ([a-z]+)|([a-z]+)) who ({_PLURAL_VERB}|{_SINGULAR_VERB})\b"
+)
+
+
 def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
     """Agreement of a verb with a noun subject in frames that leave no doubt about the subject:
     "each token are", "a page of results are", "the farmers has", "the recipe use less salt",
@@ -1326,9 +1372,7 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
                   "weren't": "wasn't", "haven't": "hasn't"}  # fmt: skip
     singular_fix = {v: k for k, v in plural_fix.items()}
     # each of the tools have / one of the volunteers were
-    for m in re.finditer(rf"\b(?:[Ee]ach|[Oo]ne|[Nn]either|[Ee]ither|[Ee]very one) of "
-                         r"(?:the|our|your|their|these|those|its|his|her|my|us|them)"
-                         rf"(?: [a-z]+)?? ([a-z]+) ({_PLURAL_VERB}|[a-z]+)\b", text):  # fmt: skip
+    for m in _EACH_OF.finditer(text) if " of " in text else ():
         verb = m.group(2)
         if (
             m.group(1) not in ("us", "them")
@@ -1338,18 +1382,14 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
             continue
         if verb in plural_fix:
             found = hit(m, 2, plural_fix[verb])
-        elif re.fullmatch(_BASE_VERBS + "|return|agree|work|run|support|cost", verb):
+        elif _EACH_OF_VERBS.fullmatch(verb):
             found = hit(m, 2, verb + ("es" if verb.endswith(("sh", "ch", "o")) else "s"))
         else:
             found = None
         if found:
             yield found
     # each token are / a new tenant are / a page of results are
-    for m in re.finditer(
-        rf"\b(?:{_SINGULAR_DET}) (?:([a-z]+) )?([a-z]+)(?: of [a-z]+(?: [a-z]+)?)? "
-        rf"({_SINGULAR_SUBJECT_VERB})\b",
-        text,
-    ):
+    for m in _SINGULAR_ARE.finditer(text) if any(h in text for h in _SINGULAR_ARE_HINTS) else ():
         head = m.group(2)
         if m.group(1) and (m.group(1) in _NOT_SINGULAR_HEAD or not _singular_noun(m.group(1), is_word)):
             continue
@@ -1358,19 +1398,13 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
             if found:
                 yield found
     # the farmers has / the prices of our compost is / the terms of an order is
-    for m in re.finditer(
-        rf"\b(?:{_DET}) ([a-z]+)(?: of (?:the |our |your |their |an? )?[a-z]+)? ({_SINGULAR_VERB})\b", text
-    ):
+    for m in _PLURAL_IS.finditer(text):
         if _plural(m.group(1), is_word):
             found = hit(m, 2, singular_fix[m.group(2)])
             if found:
                 yield found
     # our apprentice are / the recipe use less salt
-    for m in re.finditer(
-        rf"\b(?:{_DET}|{_SINGULAR_DET}) (?:([a-z]+) )?([a-z]+) "
-        rf"(?:({_SINGULAR_SUBJECT_VERB})\b|({_BASE_VERBS}) (?={_OBJECT_START}\b))",
-        text,
-    ):
+    for m in _SINGULAR_USE.finditer(text):
         if m.group(1) and (m.group(1).endswith("s") or m.group(1) in _MODALS):
             continue  # "the patterns here are", "the codecs all use"
         if not _singular_noun(m.group(2), is_word):
@@ -1383,9 +1417,7 @@ def noun_agreement(text: str, is_word: IsWord) -> Iterator[Match]:
         if found:
             yield found
     # a customer who have / people who has / everyone who have
-    for m in re.finditer(r"\b(?:(everyone|anyone|someone|no one|nobody|everybody|somebody|anybody)|"
-                         rf"(?:{_SINGULAR_DET}) ([a-z]+)|([a-z]+)) who ({_PLURAL_VERB}|{_SINGULAR_VERB})\b",
-                         text):  # fmt: skip
+    for m in _WHO.finditer(text) if " who " in text else ():
         verb = m.group(4)
         if m.group(1) or (m.group(2) and _singular_noun(m.group(2), is_word)):
             if verb in plural_fix:
@@ -1517,7 +1549,7 @@ HINTS.update(
         ),
         existential: ("there",),
         less_fewer: ("less ",),
-        missing_apostrophe: ("nt", "youre", "theyre"),
+        missing_apostrophe: (*(w for w in _CONTRACTIONS if w not in ("im", "ive")), "cant", "wont"),
         its_contraction: ("its ",),
         whose_whos: ("who's", "whose"),
         lose_loose: ("loose",),
@@ -1564,6 +1596,22 @@ def _always(word: str) -> bool:
     return True
 
 
+_PLANS: dict[frozenset[str] | None, list] = {}
+
+
+def _plan(rules: frozenset[str] | None) -> list:
+    """``(rule function, hints, all its ids wanted)`` for the functions :func:`check` runs."""
+    plan = _PLANS.get(rules)
+    if plan is None:
+        plan = [
+            (rule, HINTS.get(rule), rules is None or all(i in rules for i in RULE_IDS_OF[rule]))
+            for rule in RULES
+            if rules is None or any(i in rules for i in RULE_IDS_OF[rule])
+        ]
+        _PLANS[rules] = plan
+    return plan
+
+
 def check(text: str, is_word: IsWord = _always, rules: frozenset[str] | None = None) -> list[Match]:
     """Matches of ``rules`` (ids; all when ``None``) in an English ``text``, in text order,
     overlapping matches dropped."""
@@ -1571,14 +1619,20 @@ def check(text: str, is_word: IsWord = _always, rules: frozenset[str] | None = N
         # Keep offsets: the placeholder becomes a neutral non-word character.
         text = text.replace(PLACEHOLDER, "\u2022")
     low = " " + text.lower()
-    found = []
-    for rule in RULES:
-        if rules is not None and not any(r in rules for r in RULE_IDS_OF[rule]):
-            continue
-        hints = HINTS.get(rule)
-        if hints and not any(h in low for h in hints):
-            continue
-        found.extend(m for m in rule(text, is_word) if rules is None or m.rule in rules)
+    found: list[Match] = []
+    if rules is not None and not isinstance(rules, frozenset):
+        rules = frozenset(rules)
+    for rule, hints, every in _plan(rules):
+        if hints:
+            for h in hints:
+                if h in low:
+                    break
+            else:
+                continue
+        if every:
+            found.extend(rule(text, is_word))
+        else:
+            found.extend(m for m in rule(text, is_word) if m.rule in rules)
     for m in found:
         if MARK in m.text:
             m.text = m.text.replace(MARK, "")

@@ -97,7 +97,7 @@ _AFFECT_VERB_BEFORE = frozenset(
 )
 
 TRIGGER = re.compile(
-    r"\b(?:more|most|[Dd]id|didn't)\b|\b(?:[Aa]ffect|[Ee]ffect)"
+    r"\b(?:[Mm]ore|[Mm]ost) (?:[a-z]+(?:er|est)|better|best|worse|worst)\b|\b(?:[Dd]id|didn't)\b"
     r"|\b(?:[Hh]e|[Ss]he|[Ii]t) (?!(?:can|could|will|would|shall|should|may|might|must|did|didn't|cannot|"
     r"can't|won't|also|then|only|just|never|always|still|not|and|or|to|in|on|at|by|for|with|from|that|"
     r"up|out|again|is|was|wasn't|isn't|has|hasn't|does|doesn't|as|if|into|a|an|the)\b|\w+(?:s|ed)\b)[a-z]"
@@ -106,7 +106,10 @@ TRIGGER = re.compile(
     r"|\b(?:I|[Yy]ou|[Ww]e|[Tt]hey) (?:is|was|has|does)\b|\b(?:I|[Ii]t) (?:are|were|have|don't)\b"
 )
 """A sentence Harper's rules could flag: only those go to Harper, which is by far the slowest
-part of the language stage (its cost is per word, whatever rules are on)."""
+part of the language stage (its cost is per word, whatever rules are on). "more" and "most" only
+before a comparative or superlative; "effect" and "affect" only where :func:`_doubtful` would
+keep Harper's match (not "the effect", not "to affect"; see :func:`worth_checking`)."""
+_CONFUSABLE = re.compile(r"\b(?:[Aa]ffect|[Ee]ffect(?:s|ed|ing)?)\b")
 _SENTENCE = re.compile(r"[^.!?]*(?:[.!?]+|$)")
 SEPARATOR = "\n\n"
 """Between blocks: a paragraph break, so a block's end is a sentence end for Harper."""
@@ -160,7 +163,7 @@ class HarperChecker:
         pieces: list[tuple[int, int, str]] = []  # (text index, offset in text, sentence)
         for index, text in enumerate(texts):
             for m in _SENTENCE.finditer(text):
-                if m.group().strip() and (self.rules is None or TRIGGER.search(m.group())):
+                if m.group().strip() and (self.rules is None or worth_checking(m.group())):
                     pieces.append((index, m.start(), m.group()))
         if not pieces:
             return out
@@ -202,6 +205,19 @@ class HarperChecker:
         for matches in out:
             matches.sort(key=lambda m: (m.start, -m.end))
         return out
+
+
+def worth_checking(sentence: str) -> bool:
+    """Whether Harper's chosen rules could flag something in ``sentence`` that
+    :func:`_doubtful` keeps."""
+    if TRIGGER.search(sentence):
+        return True
+    if "ffect" not in sentence:
+        return False
+    for m in _CONFUSABLE.finditer(sentence):
+        if not _doubtful("NounVerbConfusion", sentence, m.start(), m.end()):
+            return True
+    return False
 
 
 def _previous_word(text: str, pos: int) -> str:

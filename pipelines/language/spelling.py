@@ -32,6 +32,7 @@ def computing_terms() -> frozenset[str]:
 
 
 _CHUNK = re.compile(r"\S+")
+APOSTROPHE_ENDINGS = frozenset(("ed", "ing", "d", "th", "er", "ers"))
 CACHE_LIMIT = 500_000
 
 
@@ -101,11 +102,17 @@ class Speller:
             return OK  # sentence start, title case
         if self.english and misspellings.corrections(word) is not None:
             return CERTAIN
-        if word.islower() and (len(word) < 3 or self._compound(word)):
+        if word.islower() and (len(word) < 3 or self._compound(word) or self._marked_form(word)):
             return OK  # "zd", "maxlines", "webserver", "unpickles": format codes and identifiers
         if word[0].isupper() or (not word.isascii() and self.english):
             return CANDIDATE
         return LIKELY
+
+    def _marked_form(self, word: str) -> bool:
+        """ "or'ed", "m'th", "xz'ed": an ending set off by an apostrophe from a word or a short
+        name; nobody misspells a word by adding an apostrophe to it."""
+        stem, sep, ending = word.rpartition("'")
+        return bool(sep) and ending in APOSTROPHE_ENDINGS and (len(stem) <= 3 or self.known(stem))
 
     def _compound(self, word: str) -> bool:
         """Whether ``word`` is two known words run together (each of three letters or more) or
