@@ -138,9 +138,9 @@ def score(found: list[dict], planted: list[Planted]) -> dict:
     return out
 
 
-def run_pipeline(db_url: str, site_id: int, pages: dict[str, str]) -> tuple[list[dict], set[str]]:
-    """The language stage over ``pages`` as a crawl runs it; returns its findings and the names
-    of the threads alive while it ran."""
+def run_pipeline(db_url: str, site_id: int, pages: dict[str, str]) -> tuple[list[dict], set[str], dict]:
+    """The language stage over ``pages`` as a crawl runs it; returns its findings, the names of
+    the threads alive while it ran and the crawl's stats."""
     crawler = get_crawler(Spider, {"DATABASE_URL": db_url})
     site = SimpleNamespace(id=site_id, url=BASE, domain="voices.test", language="en_US", settings={})
     crawler.spider = SimpleNamespace(site=site, crawl_id=1, finalizers=[])
@@ -163,7 +163,7 @@ def run_pipeline(db_url: str, site_id: int, pages: dict[str, str]) -> tuple[list
         return found
 
     try:
-        return asyncio.run(go()), threads
+        return asyncio.run(go()), threads, crawler.stats.get_stats()
     finally:
         db = getattr(crawler, "flawless_db", None)
         if db is not None:
@@ -192,13 +192,16 @@ def test_planted_mistakes_recall_and_precision(db, db_url):
         )
         site_id = cur.fetchone()["id"]
     pages, planted = load()
-    found, threads = run_pipeline(db_url, site_id, pages)
+    found, threads, stats = run_pipeline(db_url, site_id, pages)
     result = score(found, planted)
     grammar, spelling = result["grammar"], result["spelling"]
     summary = {k: (v["recall"], v["precision"], v["false"], v["missed"]) for k, v in result.items()}
     assert grammar["recall"] >= 0.85 and grammar["precision"] >= 0.95, summary
     assert spelling["recall"] >= 0.98 and spelling["precision"] >= 0.95, summary
     assert any(name.startswith("flawless-grammar") for name in threads), threads
+    # the stage's CPU time is a stat of the crawl: words per CPU second = words / cpu_seconds
+    assert stats["flawless/language/words"] > 4000
+    assert stats["flawless/language/cpu_seconds"] > 0, stats
     # each finding carries its own message: one rule, several messages
     messages = {f["message"] for f in found if f["type"] == "grammar" and f["rule"] == "AGREEMENT_NOUN"}
     assert len(messages) >= 3, messages

@@ -8,6 +8,7 @@ thread of its own, which also owns the Harper linters and the Enchant dictionary
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,11 +78,17 @@ class GrammarWorker:
     def __init__(self, engine: OfflineGrammar | None = None):
         self._engine = engine
         self._executor: ThreadPoolExecutor | None = None
+        self.cpu = 0.0
+        """CPU seconds spent on the grammar thread."""
 
     def _check(self, texts: list[str], tag: str) -> list[list[Match]]:
-        if self._engine is None:
-            self._engine = OfflineGrammar()
-        return self._engine.check(texts, tag)
+        start = time.thread_time()
+        try:
+            if self._engine is None:
+                self._engine = OfflineGrammar()
+            return self._engine.check(texts, tag)
+        finally:
+            self.cpu += time.thread_time() - start
 
     async def check(self, texts: list[str], tag: str) -> list[list[Match]]:
         if self._executor is None:

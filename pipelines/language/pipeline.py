@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import scrapy
@@ -59,6 +60,8 @@ class LanguagePipeline:
         self.crawl_id = 0
         self.ignored = Dismissals()
         """What the owner marked "not a mistake": grammar (rule, text) here; words are in ``words``."""
+        self.cpu = 0.0
+        """CPU seconds of the stage's own work on the reactor thread (see :meth:`cpu_seconds`)."""
 
     @classmethod
     def from_crawler(cls, crawler: scrapy.crawler.Crawler) -> LanguagePipeline:
@@ -74,6 +77,7 @@ class LanguagePipeline:
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
         words, self.ignored = await self._site_words(site.id)
+        start = time.thread_time()
         if self.lt_url:
             self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)
         self.checker = LanguageChecker(
@@ -83,6 +87,7 @@ class LanguagePipeline:
             site_url=getattr(site, "url", ""),
             builtin_grammar=False,
         )
+        self.cpu += time.thread_time() - start
         getattr(spider, "finalizers", []).append(self.finalize)
 
     async def _site_words(self, site_id: int) -> tuple[list[str], Dismissals]:
@@ -110,12 +115,16 @@ class LanguagePipeline:
         if not isinstance(item, Page) or not item.html or self.checker is None:
             return item
         try:
+            start = time.thread_time()
             analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
+            self.cpu += time.thread_time() - start
             if self.lt is not None:
                 await self._languagetool(analysed)
             else:
                 await self._offline(analysed)
+            start = time.thread_time()
             item.findings.extend(self.checker.page_findings(item.url, analysed))
+            self.cpu += time.thread_time() - start
         except Exception:
             # A bug on one odd page must not lose the page: it is stored without language
             # findings and the crawl is recorded as incomplete (see CrawlRecorder).
@@ -174,10 +183,14 @@ class LanguagePipeline:
         """Findings held until the crawl fetched everything (unknown words, boilerplate)."""
         if self.checker is None:
             return []
+        start = time.thread_time()
         pending = self.checker.pending_suggestions()
+        self.cpu += time.thread_time() - start
         suggestions = await self.suggester.suggest_many(pending)
+        start = time.thread_time()
         findings = self._kept(
             self.checker.finalize(lambda tag, word: suggestions.get((tag, word), [])))
+        self.cpu += time.thread_time() - start
         stats = self.crawler.stats
         if stats is not None:
             # Evidence for "fixed": spelling and grammar were checked on every page of this crawl.
@@ -185,9 +198,16 @@ class LanguagePipeline:
             stats.set_value("flawless/checked/grammar", True)
             stats.set_value("flawless/language/words", self.checker.words)
             stats.set_value("flawless/language/candidate_words", len(self.checker.candidates))
+            stats.set_value("flawless/language/cpu_seconds", round(self.cpu_seconds(), 3))
         if not findings:
             return []
         return [FindingsBatch(self.site_id, self.crawl_id, findings, source="language")]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the language stage in this crawl: its work on the reactor thread, the
+        grammar thread and the suggestion thread (not the await between them). Words checked
+        divided by this is the stage's speed in words per CPU second."""
+        return self.cpu + self.grammar.cpu + self.suggester.cpu
 
     def close_spider(self) -> None:
         self.suggester.close()
