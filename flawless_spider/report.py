@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from flawless_spider.db import Database
 from flawless_spider.dismissals import Dismissals
@@ -130,6 +130,21 @@ def export_fields(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         fields += [f for f in record if f not in fields]
     return fields
+
+
+FORMATS = ("text", "jsonl", "csv")
+
+
+def write(out: TextIO, fmt: str, site: Site, crawl: dict[str, Any],
+          records: list[dict[str, Any]]) -> None:
+    """Write ``records`` to ``out`` as ``fmt`` (one of :data:`FORMATS`); report and verify share it."""
+    if fmt == "jsonl":
+        for line in to_jsonl(records):
+            out.write(line + "\n")
+    elif fmt == "csv":
+        out.write(to_csv(records))
+    else:
+        out.write(to_text(site, crawl, records) + "\n")
 
 
 def to_jsonl(records: list[dict[str, Any]]) -> Iterator[str]:

@@ -22,7 +22,7 @@ from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.feeds import crawl_records
 from flawless_spider.sites import SiteError, normalize_root
 
-FORMATS = ("text", "jsonl", "csv")
+FORMATS = report.FORMATS
 LEVELS = {"error": ("error",), "warning": ("error", "warning")}
 
 
@@ -90,10 +90,4 @@ class Command(FlawlessCommand):
             print(f"note: the check is incomplete: {crawl['reason']}", file=sys.stderr)
         if any(r["severity"] in LEVELS[opts.fail_on] for r in records):
             self.exitcode = 1  # before printing: `verify ... | head` must still fail the build
-        if opts.fmt == "jsonl":
-            for line in report.to_jsonl(records):
-                sys.stdout.write(line + "\n")
-        elif opts.fmt == "csv":
-            sys.stdout.write(report.to_csv(records))
-        else:
-            print(report.to_text(spider.site, crawl, records))
+        report.write(sys.stdout, opts.fmt, spider.site, crawl, records)
