@@ -35,6 +35,11 @@ EXTENSIONS = {
     "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
     "flawless_spider.lifecycle.CrawlLifecycle": 100,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
+    "flawless_spider.progress.CrawlProgress": 900,
+    # Findings feeds (FEEDS / -o) are written by our exporter, which drops pages and writes
+    # findings; Scrapy's own would write every item.
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "flawless_spider.feeds.FindingsFeedExporter": 0,
 }
 SHARED_SCHEDULER = {"SCHEDULER": "flawless_spider.frontier.SharedScheduler"}
 

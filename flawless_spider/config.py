@@ -119,11 +119,25 @@ def _selectors(value: Any) -> None:
         compile_selectors([s for s in items if s.strip()])
 
 
+def _public_url(value: Any) -> None:
+    url("https", "http").check(value)
+    parts = urlsplit(str(value or "").strip())
+    if parts.query or parts.fragment:
+        raise ValueError
+
+
+def _secret_key(value: Any) -> None:
+    if value and len(str(value).strip()) < 32:
+        raise ValueError
+
+
 def _folder(value: Any) -> None:
     if value and not Path(str(value)).expanduser().is_dir():
         raise ValueError
 
 
+SECRETS = {"FLAWLESS_SECRET_KEY"}
+"""Settings whose value an error message never repeats (it ends up in logs)."""
 SECONDS = number()
 RULES: dict[str, Rule] = {
     "FLAWLESS_CONTACT_URL": url("https", "http", "mailto", empty=False, host=False),
@@ -133,7 +147,14 @@ RULES: dict[str, Rule] = {
     "FLAWLESS_MAX_CRAWL_DELAY": SECONDS,
     "FLAWLESS_MAX_URL_LENGTH": whole(16),
     "FLAWLESS_FOLLOW_SITEMAPS": BOOLEAN,
+    "FLAWLESS_TRAP_RUN": whole(1),
+    "FLAWLESS_PROGRESS": BOOLEAN,
+    "FLAWLESS_PROGRESS_INTERVAL": number(above=True),
     "FLAWLESS_DB_BATCH_SIZE": whole(1),
+    "FLAWLESS_DB_MAX_BUFFER": whole(1),
+    "FLAWLESS_DB_OUTAGE_TIMEOUT": number(above=True),
+    "FLAWLESS_HEARTBEAT_INTERVAL": number(above=True),
+    "FLAWLESS_HEARTBEAT_TIMEOUT": number(above=True),
     "FLAWLESS_LINKS_ENABLED": BOOLEAN,
     "FLAWLESS_LINK_CACHE_HOURS": number(unit="hours"),
     "FLAWLESS_LINK_TIMEOUT": number(above=True),
@@ -151,6 +172,11 @@ RULES: dict[str, Rule] = {
     "FLAWLESS_MAIL_FROM": Rule('one e-mail address, such as "Flawless <flawless@example.com>"',
                                _mail_from),
     "FLAWLESS_UNSUBSCRIBE_URL": url("https", "http", "mailto", host=False),
+    "FLAWLESS_PUBLIC_URL": Rule("empty or the app's base URL, like https://flawless.example.com"
+                                " (no query or #fragment)", _public_url),
+    "FLAWLESS_SECRET_KEY": Rule("empty or a random string of at least 32 characters",
+                                _secret_key),
+    "FLAWLESS_TOKEN_DAYS": number(above=True, unit="days"),
     "FLAWLESS_WEEKLY_SUMMARY": BOOLEAN,
     "FLAWLESS_TEMPLATES_DIR": Rule("empty or a folder that exists", _folder),
     "FLAWLESS_OUTBOX_DIR": TEXT,
@@ -175,6 +201,10 @@ def _shown(value: Any) -> str:
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", text)
 
 
+def _secret_shown(value: Any) -> str:
+    return f"a value of {len(str(value))} characters"
+
+
 def _source(settings: Any, name: str) -> str:
     """Where a setting's value came from, for the error message."""
     if hasattr(settings, "getpriority") and settings.getpriority(name) == SETTINGS_PRIORITIES["cmdline"]:
@@ -194,7 +224,8 @@ def validate(settings: Any) -> None:
             rule.check(value)
         except (ValueError, TypeError, OverflowError):
             raise SettingError(
-                f"{name} must be {rule.expected}, not {_shown(value)}{_source(settings, name)}"
+                f"{name} must be {rule.expected}, not "
+                f"{_secret_shown(value) if name in SECRETS else _shown(value)}{_source(settings, name)}"
             ) from None
 
 

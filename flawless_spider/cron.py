@@ -13,7 +13,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from scrapy.settings import Settings
@@ -32,6 +32,12 @@ INTERVALS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly":
 # so a daily cron at 03:00 does not skip a day because yesterday's crawl started at 03:01.
 SLACK = timedelta(minutes=10)
 _LOCK_BASE = 0x466C0000
+# One format for cron's lines and its crawls' (Scrapy's date format, so they line up).
+LOG_FORMAT = "%(asctime)s [cron] %(levelname)s: %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# What cron's crawls log unless its own -s says otherwise: warnings, no progress or summary
+# (cron writes one line per site from the crawl record instead).
+QUIET = ("-s", "LOG_LEVEL=WARNING", "-s", "FLAWLESS_PROGRESS=false")
 
 
 def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900.0) -> list[dict]:
@@ -39,11 +45,13 @@ def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900
 
     Partial crawls (``-a url=``) do not count. After failed crawls a site is due again sooner:
     ``retry_delay`` seconds after the first failure, doubling with each one, at most its
-    schedule. With ``site_id``, the same question for that one site: ``[site]`` if due, else
-    ``[]`` (asked again once its lock is held, as another cron run may just have crawled it).
+    schedule. An owner's "check again now" (``check_requested_at``) makes a site due until a
+    full crawl starts after it. With ``site_id``, the same question for that one site:
+    ``[site]`` if due, else ``[]`` (asked again once its lock is held, as another cron run may
+    just have crawled it).
     """
     rows = db.query(
-        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, s.settings,"
+        "SELECT s.id, s.domain, s.schedule, s.failed_crawls, s.check_requested_at, s.settings,"
         " max(c.started_at) AS last_started, now() AS now,"
         " (SELECT l.pages FROM crawls l WHERE l.site_id = s.id AND l.kind = 'full'"
         "  AND l.status IN ('complete', 'incomplete') ORDER BY l.id DESC LIMIT 1) AS last_pages"
@@ -54,7 +62,9 @@ def due_sites(db: Database, site_id: int | None = None, retry_delay: float = 900
         {"site": site_id},
     )
     return [r for r in rows if r["last_started"] is None
-            or r["now"] - r["last_started"] >= interval(r, retry_delay) - SLACK]
+            or r["now"] - r["last_started"] >= interval(r, retry_delay) - SLACK
+            or (r["check_requested_at"] is not None
+                and r["check_requested_at"] > r["last_started"])]
 
 
 def interval(site: dict, retry_delay: float) -> timedelta:
@@ -64,6 +74,14 @@ def interval(site: dict, retry_delay: float) -> timedelta:
         return schedule
     backoff = timedelta(seconds=retry_delay * 2 ** min(site["failed_crawls"] - 1, 20))
     return min(schedule, backoff)
+
+
+def next_due(site: dict, retry_delay: float) -> datetime | None:
+    """When a site is next due (``site``: a row with ``schedule``, ``failed_crawls`` and
+    ``last_started``, its last full crawl); None when it has never been crawled (due now)."""
+    if site["last_started"] is None:
+        return None
+    return site["last_started"] + interval(site, retry_delay) - SLACK
 
 
 def workers_for(site: dict, workers: int, large_site: int, shared: bool) -> int:
@@ -103,9 +121,12 @@ def run_crawl(db: Database, site: dict, extra: list[str], retry_delay: float = 9
         if not due_sites(db, site["id"], retry_delay):
             logger.info("%s was crawled by another run meanwhile; skipping", site["domain"])
             return None
-        logger.info("Crawling %s (%s)%s", site["domain"], site["schedule"],
-                    f" with {workers} workers" if workers > 1 else "")
-        command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site['id']}", *extra]
+        logger.debug("Crawling %s (%s)%s", site["domain"], site["schedule"],  # main logs the outcome
+                     f" with {workers} workers" if workers > 1 else "")
+        # The crawl logs in cron's format, naming its site (a `-s LOG_FORMAT` in extra wins).
+        fmt = LOG_FORMAT.replace("cron", site["domain"].replace("%", "%%"))
+        command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site['id']}",
+                   "-s", f"LOG_FORMAT={fmt}", "-s", f"LOG_DATEFORMAT={DATE_FORMAT}", *extra]
         procs = [subprocess.Popen(command, cwd=PROJECT_DIR, env=os.environ.copy())
                  for _ in range(workers)]
         codes = [proc.wait() for proc in procs]
@@ -146,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1 or args.large_site < 0:
         fail("--workers takes a whole number of at least 1, --large-site one of at least 0")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [cron] %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=DATE_FORMAT)
     os.chdir(PROJECT_DIR)
     settings = crawl_settings(args.set)
     shared = bool(settings.get("REDIS_URL"))
@@ -158,24 +179,19 @@ def main(argv: list[str] | None = None) -> int:
         reap_dead_crawls(db, settings)  # a dead crawl must not look like one still running
         sites = due_sites(db, retry_delay=retry_delay)
         if args.dry_run:
-            if not sites:
-                print("no site is due (see `scrapy sites list` for the last crawls)")
-            for site in sites:
-                print(f"{site['id']}\t{site['domain']}\t{site['schedule']}\t"
-                      "last crawl started " + (f"{site['last_started']:%Y-%m-%d %H:%M %Z}"
-                                               if site["last_started"] else "never"))
+            print_due(db, sites, retry_delay)
             return 0
         failures = 0
-        extra = [part for value in args.set for part in ("-s", value)]
+        extra = [*QUIET, *(part for value in args.set for part in ("-s", value))]
         for site in sites:
             code = run_crawl(db, site, extra, retry_delay,
                              workers_for(site, args.workers, args.large_site, shared))
-            if code:
-                failures += 1
-                logger.error("The crawl of %s exited with status %d", site["domain"], code)
-        if not args.no_digest:
-            code = subprocess.call([sys.executable, "-m", "scrapy", "digest", "--send"], cwd=PROJECT_DIR)
+            if code is None:
+                continue
+            log_outcome(db, site, code)
             failures += bool(code)
+        if not args.no_digest:
+            failures += send_digests()
         logger.info("Done: %d site(s) due, %d problem(s)", len(sites), failures)
         return 1 if failures else 0
     except (DatabaseError, SchemaTooNewError) as exc:
@@ -183,6 +199,62 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         db.close()
+
+
+def print_due(db: Database, sites: list[dict], retry_delay: float) -> None:
+    """``--dry-run``: the due sites as a table, with when each became due."""
+    if not sites:
+        rows = db.query("SELECT s.id, s.schedule, s.failed_crawls, max(c.started_at) AS"
+                        " last_started FROM sites s JOIN crawls c ON c.site_id = s.id"
+                        " AND c.kind = 'full' WHERE s.owner_email IS NOT NULL GROUP BY s.id")
+        times = [t for t in (next_due(r, retry_delay) for r in rows) if t is not None]
+        after = f"; the next one is due at {min(times):%Y-%m-%d %H:%M %Z}" if times else ""
+        print(f"no site is due (see `scrapy sites list` for the last crawls){after}")
+        return
+    table = [("ID", "SITE", "EVERY", "LAST FULL CRAWL", "DUE SINCE")] + [
+        (str(site["id"]), site["domain"], site["schedule"],
+         f"{site['last_started']:%Y-%m-%d %H:%M %Z}" if site["last_started"] else "never",
+         f"{due:%Y-%m-%d %H:%M %Z}" if (due := next_due(site, retry_delay)) else "now")
+        for site in sites
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    print(f"\n{len(sites)} site(s) due; `scripts/cron` would crawl them now")
+
+
+def log_outcome(db: Database, site: dict, code: int) -> None:
+    """One line for the site's crawl, from its record: status, reason and counts."""
+    from flawless_spider.progress import one_line
+    from flawless_spider.sites import SiteRegistry
+
+    try:
+        rows = db.query("SELECT id FROM crawls WHERE site_id = %s AND kind = 'full'"
+                        " ORDER BY id DESC LIMIT 1", (site["id"],))
+        line = one_line(db, SiteRegistry(db).get(site["id"]), rows[0]["id"]) if rows else ""
+    except (DatabaseError, SchemaTooNewError, LookupError, ValueError) as exc:
+        line = f"{site['domain']}: no crawl record ({exc})"
+    if not line:
+        line = f"{site['domain']}: no crawl record"
+    if code:
+        logger.error("%s; the crawl exited with status %d", line, code)
+    elif ": complete" in line:
+        logger.info("%s", line)
+    else:
+        logger.warning("%s", line)
+
+
+def send_digests() -> int:
+    """``scrapy digest --send``, its output logged in cron's format; 1 if it failed."""
+    done = subprocess.run([sys.executable, "-m", "scrapy", "digest", "--send"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.strip():
+            logger.info("digest: %s", line)
+    for line in done.stderr.splitlines():
+        if line.strip():
+            logger.warning("digest: %s", line.removeprefix("error: "))
+    return 1 if done.returncode else 0
 
 
 if __name__ == "__main__":

@@ -45,9 +45,11 @@ from w3lib.url import canonicalize_url
 from flawless_spider.crawls import leave_crawl, start_crawl
 from flawless_spider.db import Database, DatabaseUnavailableError
 from flawless_spider.items import FindingsBatch, Page
+from flawless_spider.scope import UrlScope
 from flawless_spider.shared import SharedCrawl
 from flawless_spider.sites import Site, SiteRegistry
 from flawless_spider.throttle import apply_crawl_delay
+from flawless_spider.traps import TrapGuard
 
 logger = logging.getLogger(__name__)
 
@@ -182,15 +184,27 @@ class SharedFrontier:
         return self.shared.left_out()
 
 
+class _Taken:
+    """The frontier's seen-set as a container (``key in taken``), for :class:`TrapGuard`."""
+
+    def __init__(self, frontier: LocalFrontier | SharedFrontier):
+        self.frontier = frontier
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.frontier.was_seen(key)
+
+
 class CrawlLifecycle:
     """Scrapy extension: one crawl of one site, from opening its record to closing it."""
 
     def __init__(self, crawler: Crawler, site: Site, crawl_id: int, kind: str,
-                 shared: SharedCrawl | None = None):
+                 shared: SharedCrawl | None = None, summary: bool = True):
         self.crawler = crawler
         self.site = site
         self.crawl_id = crawl_id
         self.kind = kind
+        self.summary = summary
+        """Print the crawl's summary at the end (not for ``scrapy verify``, which prints findings)."""
         settings = crawler.settings
         self.max_pages = settings.getint("FLAWLESS_MAX_PAGES")
         self.depth_limit = settings.getint("DEPTH_LIMIT")
@@ -199,6 +213,11 @@ class CrawlLifecycle:
         """The crawl's state in Redis when it is shared (``REDIS_URL``), else None."""
         self.frontier: LocalFrontier | SharedFrontier = (
             SharedFrontier(shared, self.max_pages) if shared else LocalFrontier(self.max_pages))
+        self.scope = UrlScope.from_site(site)
+        """The owner's exclude/include patterns (``sites set``): what this crawl may follow."""
+        self.traps = TrapGuard(_Taken(self.frontier), settings.getint("FLAWLESS_TRAP_RUN"))
+        self.trapped: set[str] = set()
+        """URLs cut as a trap (capped): the link stage does not fetch them either."""
         self.leases: dict[str, bytes] = {}
         """Requests this worker took from the shared queue and has not finished, by URL."""
         self.role = ""
@@ -235,12 +254,16 @@ class CrawlLifecycle:
         settings = crawler.settings
         db = Database.from_crawler(crawler)
         registry = SiteRegistry(db)
-        site = registry.ensure(url) if url else registry.get(site_arg)
+        verify = bool(getattr(spider, "verify", False)) and bool(url)
+        if verify:
+            site = registry.create_verify(url)  # type: ignore[arg-type]
+        else:
+            site = registry.ensure(url) if url else registry.get(site_arg)
         # -a url= checks a page and what it leads to: never a digest, never the schedule.
         kind = "partial" if url else "full"
         redis_url = settings.get("REDIS_URL")
-        if not redis_url:
-            return cls(crawler, site, start_crawl(db, site.id, kind), kind)
+        if not redis_url or verify:
+            return cls(crawler, site, start_crawl(db, site.id, kind), kind, summary=not verify)
         server = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10,
                                       health_check_interval=30)
         server.ping()  # unreachable: fail before a crawl record exists
@@ -308,10 +331,19 @@ class CrawlLifecycle:
         """A page reached another way (a redirect's target): a link to it is no new page."""
         self.frontier.add_seen(key)
 
-    def leave(self, limit: str, key: str) -> None:
-        """Count a URL that ``limit`` (budget, depth, trap) kept out: such a crawl is incomplete."""
-        if self.frontier.leave(limit, key):
-            self.crawler.stats.inc_value(f"flawless/left_out/{limit}")
+    def leave(self, limit: str, key: str, pattern: str = "") -> None:
+        """Count a URL that ``limit`` (budget, depth, trap) kept out: such a crawl is incomplete.
+
+        ``pattern``: for a trap, which one (counted per pattern for the crawl's reason)."""
+        if not self.frontier.leave(limit, key):
+            return
+        self.crawler.stats.inc_value(f"flawless/left_out/{limit}")
+        if pattern:
+            if len(self.trapped) < LEFT_SEEN_CAP:
+                self.trapped.add(key)
+            self.traps.cut[pattern] += 1
+            if self.traps.cut[pattern] == 1:
+                logger.warning("Crawler trap: not following %s", pattern)
 
     @property
     def budget_exhausted(self) -> bool:
@@ -640,7 +672,7 @@ class CrawlLifecycle:
         else:
             status, why = crawl_outcome(
                 reason, self.root_error, self.root_detail, left_out, self.item_errors, stats,
-                max_pages=self.max_pages, depth_limit=self.depth_limit)
+                max_pages=self.max_pages, depth_limit=self.depth_limit, trap_cut=self.traps.cut)
         checked = checked_kinds(stats) if status != "failed" else []
         left = {k: v for k, v in left_out.items() if v}
         try:

@@ -7,9 +7,10 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from flawless_spider.db import Database
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS, count_problems
 from flawless_spider.sites import Site
 from pipelines.digest.build import link_problem
@@ -32,20 +33,52 @@ def latest_crawl(db: Database, site: Site) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+# The site as of a crawl: every finding open then (``new`` in it, or ``open``: seen earlier and
+# not fixed, whether or not this crawl reached its page) plus those it ``fixed``.
+CRAWL_FINDINGS_SQL = """
+SELECT f.id, f.data, f.type, f.severity, f.page_url, f.first_seen, f.fixed_at,
+       coalesce(p.title, '') AS page_title,
+       CASE WHEN f.fixed_crawl_id = %(c)s THEN 'fixed'
+            WHEN f.first_crawl_id = %(c)s THEN 'new' ELSE 'open' END AS state
+FROM findings f
+LEFT JOIN pages p ON p.crawl_id = f.last_crawl_id AND p.url = f.page_url
+WHERE f.site_id = %(s)s AND f.first_crawl_id <= %(c)s
+  AND (f.fixed_crawl_id IS NULL OR f.fixed_crawl_id >= %(c)s)
+-- A link problem on several pages is shown by its record on the first page (the same one
+-- whatever order the crawl, or its workers, stored them in).
+ORDER BY f.page_url, f.fingerprint
+"""
+
+
+def crawl_rows(cur: Any, site_id: int, crawl_id: int
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The finding rows of the site as of the crawl, split into (kept, dismissed).
+
+    Dismissed ("not a mistake") findings are no problem: they are left out of every list and
+    count; those the crawl already stopped reporting (``fixed``) are dropped altogether.
+    """
+    dismissals = Dismissals.load(cur, site_id)
+    cur.execute(CRAWL_FINDINGS_SQL, {"c": crawl_id, "s": site_id})
+    kept, dismissed = [], []
+    for row in cur.fetchall():
+        row = dict(row)
+        data = row["data"] if isinstance(row["data"], dict) else {}
+        if dismissals and dismissals.matches(row["type"], data):
+            if row["state"] != "fixed":
+                dismissed.append(row)
+        else:
+            kept.append(row)
+    return kept, dismissed
+
+
 def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, Any]]:
-    """The site as of the crawl: every finding open then (``new`` in it, or ``open``: seen
-    earlier and not fixed, whether or not this crawl reached its page) plus those it ``fixed``."""
-    rows = db.query(
-        "SELECT f.data, f.type, f.severity, f.page_url, f.first_seen, f.fixed_at,"
-        "  CASE WHEN f.fixed_crawl_id = %(c)s THEN 'fixed'"
-        "       WHEN f.first_crawl_id = %(c)s THEN 'new' ELSE 'open' END AS state"
-        " FROM findings f WHERE f.site_id = %(s)s AND f.first_crawl_id <= %(c)s"
-        "   AND (f.fixed_crawl_id IS NULL OR f.fixed_crawl_id >= %(c)s)"
-        # A link problem on several pages is shown by its record on the first page (the same
-        # one whatever order the crawl, or its workers, stored them in).
-        " ORDER BY f.page_url, f.fingerprint",
-        {"c": crawl_id, "s": site.id},
-    )
+    """The site as of the crawl, as export records (see :data:`CRAWL_FINDINGS_SQL`)."""
+    with db.transaction() as cur:
+        return records_of(crawl_rows(cur, site.id, crawl_id)[0])
+
+
+def records_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Finding rows as export records, broken link targets grouped."""
     records = []
     for row in rows:
         data = dict(row["data"])
@@ -99,6 +132,21 @@ def export_fields(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         fields += [f for f in record if f not in fields]
     return fields
+
+
+FORMATS = ("text", "jsonl", "csv")
+
+
+def write(out: TextIO, fmt: str, site: Site, crawl: dict[str, Any],
+          records: list[dict[str, Any]]) -> None:
+    """Write ``records`` to ``out`` as ``fmt`` (one of :data:`FORMATS`); report and verify share it."""
+    if fmt == "jsonl":
+        for line in to_jsonl(records):
+            out.write(line + "\n")
+    elif fmt == "csv":
+        out.write(to_csv(records))
+    else:
+        out.write(to_text(site, crawl, records) + "\n")
 
 
 def to_jsonl(records: list[dict[str, Any]]) -> Iterator[str]:

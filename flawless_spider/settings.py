@@ -21,6 +21,9 @@ FLAWLESS_MAX_PAGES = 10_000  # per-site page budget of one crawl
 FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
 FLAWLESS_MAX_URL_LENGTH = 2048
 FLAWLESS_FOLLOW_SITEMAPS = True
+FLAWLESS_PROGRESS = True  # live progress on a terminal (periodic lines otherwise) and a summary
+FLAWLESS_PROGRESS_INTERVAL = 30  # seconds between progress lines when output is not a terminal
+FLAWLESS_TRAP_RUN = 20  # links in a row within one calendar or growing-query pattern, then a trap
 FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
 FLAWLESS_DB_MAX_BUFFER = 2000  # pages held while the database is away; past it the crawl pauses
 FLAWLESS_DB_OUTAGE_TIMEOUT = 3600  # seconds a crawl waits for the database before giving up
@@ -47,7 +50,10 @@ LANGUAGETOOL_URL = ""  # a LanguageTool server: replaces the built-in grammar ru
 
 # Digests.
 FLAWLESS_MAIL_FROM = "Flawless <flawless@localhost>"
-FLAWLESS_UNSUBSCRIBE_URL = ""
+FLAWLESS_UNSUBSCRIBE_URL = ""  # List-Unsubscribe when set (else the web app's, else a mailto:)
+FLAWLESS_PUBLIC_URL = ""  # base URL of the owners' web app (scrapy serve, gunicorn) in e-mails
+FLAWLESS_SECRET_KEY = ""  # signs the owners' links; default: a key kept in <state>/secret_key
+FLAWLESS_TOKEN_DAYS = 90  # how long the links in an e-mail keep working
 FLAWLESS_WEEKLY_SUMMARY = False
 FLAWLESS_TEMPLATES_DIR = ""  # folder whose digest.html/.txt override templates/
 FLAWLESS_OUTBOX_DIR = ""  # default: <FLAWLESS_STATE_DIR>/outbox

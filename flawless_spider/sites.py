@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import json
 import re
@@ -14,6 +15,8 @@ from flawless_spider.db import Database
 from flawless_spider.findings import PROBLEM_FIELDS, count_problems
 
 SCHEDULES = ("hourly", "daily", "weekly")
+# SQL: a throwaway site row of `scrapy verify` (never listed, scheduled or digested).
+VERIFY_ROW = "coalesce((settings->>'verify')::boolean, false)"
 
 
 class SiteError(ValueError):
@@ -210,6 +213,14 @@ def site_domain(url: str) -> str:
     return host if port is None else f"{host}:{port}"
 
 
+def _has_port(domain: str) -> bool:
+    return domain.rsplit("]", 1)[-1].count(":") == 1
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class SiteRegistry:
     """CRUD for sites and their accepted words, on the real database."""
 
@@ -261,29 +272,114 @@ class SiteRegistry:
         return self.add(url)[0]
 
     def get(self, ref: str | int) -> Site:
-        """A site by id or domain (``www.`` and scheme are ignored); :class:`SiteError` if unknown."""
+        """A site by id or domain (``www.`` and scheme are ignored); :class:`SiteError` if unknown.
+
+        A host without its port finds the one site on that host (``127.0.0.1`` for
+        ``127.0.0.1:8080``); an unknown name gets a "did you mean" from the registered ones.
+        """
         ref = str(ref).strip()
         with self.db.transaction() as cur:
             if ref.isdigit():
-                cur.execute("SELECT * FROM sites WHERE id = %s", (int(ref),))
+                cur.execute("SELECT * FROM sites WHERE id = %s AND NOT " + VERIFY_ROW, (int(ref),))
+                row = cur.fetchone()
             else:
                 try:
                     domain = site_domain(ref)
                 except SiteError:
                     raise SiteError(f"no such site: {ref!r}") from None
                 cur.execute("SELECT * FROM sites WHERE domain = %s", (domain,))
-            row = cur.fetchone()
+                row = cur.fetchone()
+                if row is None and not _has_port(domain):
+                    cur.execute("SELECT * FROM sites WHERE domain LIKE %s ESCAPE '\\' AND NOT "
+                                + VERIFY_ROW + " ORDER BY id", (_like(domain) + ":%",))
+                    rows = cur.fetchall()
+                    if len(rows) > 1:
+                        raise SiteError(f"{ref!r} matches several sites: "
+                                        f"{', '.join(r['domain'] for r in rows)}; give the port")
+                    row = rows[0] if rows else None
+                if row is None:
+                    cur.execute("SELECT domain FROM sites WHERE NOT " + VERIFY_ROW)
+                    known = [r["domain"] for r in cur.fetchall()]
+                    close = difflib.get_close_matches(domain, known, n=3, cutoff=0.6)
+                    if close:
+                        raise SiteError(f"no such site: {ref!r}; did you mean "
+                                        f"{' or '.join(close)}?")
         if row is None:
             raise SiteError(f"no such site: {ref!r} (see `scrapy sites list`)")
         return Site.from_row(row)
+
+    def create_verify(self, url: str) -> Site:
+        """A throwaway site row for ``scrapy verify URL``, flagged ``verify`` in its settings.
+
+        Owners never see it: it has no owner (cron skips it), ``sites list`` and lookups skip
+        it, its crawls are partial (never a digest), and ``verify`` deletes it (with its crawls
+        and findings) when done. Its domain is unique (``verify:<id>:<domain>``), so it never
+        touches a registered site's findings; the returned :class:`Site` has the real domain,
+        and the registered site's options, language and words when there is one.
+        """
+        root = normalize_root(url)
+        domain = site_domain(root)
+        with self.db.transaction() as cur:
+            # Left over by a verify that was killed: nobody will read them.
+            cur.execute("DELETE FROM sites WHERE " + VERIFY_ROW
+                        + " AND created_at < now() - interval '1 day'")
+            cur.execute("SELECT * FROM sites WHERE domain = %s", (domain,))
+            registered = cur.fetchone()
+            settings = dict(registered["settings"] or {}) if registered else {}
+            settings = {k: v for k, v in settings.items()
+                        if k in ("exclude", "include", "skip_selectors")}
+            cur.execute(
+                "INSERT INTO sites (url, domain, language, settings) VALUES"
+                " (%s, 'verify:' || md5(random()::text) || ':' || %s, %s, %s) RETURNING *",
+                (root, domain, registered["language"] if registered else "en_US",
+                 json.dumps({**settings, "verify": True})))
+            row = cur.fetchone()
+            if registered:
+                cur.execute("INSERT INTO site_words (site_id, word) SELECT %s, word FROM"
+                            " site_words WHERE site_id = %s", (row["id"], registered["id"]))
+        site = Site.from_row(row)
+        site.domain = domain
+        return site
+
+    def changes(self, site: Site, url: str, owner_email: str | None) -> list[str]:
+        """What ``sites add URL --email OWNER`` would change of a registered site's address
+        (scheme, port, path) and owner, in words; ``[]`` when it would change neither."""
+        found = []
+        root = normalize_root(url)
+        if root != site.url:
+            found.append(f"address {site.url} -> {root}")
+        if owner_email and site.owner_email and owner_email.lower() != site.owner_email.lower():
+            found.append(f"owner {site.owner_email} -> {owner_email}")
+        return found
+
+    def update_settings(self, site: Site, changes: dict[str, Any]) -> Site:
+        """Set (or, for ``None``, remove) keys of the site's ``settings``; the updated site."""
+        keep = {k: v for k, v in changes.items() if v is not None}
+        drop = [k for k, v in changes.items() if v is None]
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE sites SET settings = (settings || %s::jsonb) - %s::text[]"
+                        " WHERE id = %s RETURNING *", (json.dumps(keep), drop, site.id))
+            row = cur.fetchone()
+        return Site.from_row(row)
+
+    def set_schedule(self, site: Site, schedule: str) -> Site:
+        if schedule not in SCHEDULES:
+            raise SiteError(f"--every must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE sites SET schedule = %s WHERE id = %s RETURNING *",
+                        (schedule, site.id))
+            return Site.from_row(cur.fetchone())
 
     def list(self) -> list[dict[str, Any]]:
         """Every site with its latest crawl (status, HTML pages) and its open problems."""
         sites = self.db.query(
             "SELECT s.*, c.status AS last_status, c.finished_at AS last_crawl_at,"
-            " c.pages AS last_pages FROM sites s LEFT JOIN LATERAL (SELECT status, finished_at,"
-            "   pages FROM crawls WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true"
-            " ORDER BY s.id"
+            " c.pages AS last_pages, f.last_started FROM sites s"
+            " LEFT JOIN LATERAL (SELECT status, finished_at, pages FROM crawls"
+            "   WHERE site_id = s.id ORDER BY id DESC LIMIT 1) c ON true"
+            " LEFT JOIN LATERAL (SELECT max(started_at) AS last_started FROM crawls"
+            "   WHERE site_id = s.id AND kind = 'full') f ON true"
+            " WHERE NOT " + VERIFY_ROW.replace("settings", "s.settings") + " ORDER BY s.id"
         )
         fields = ", ".join(f"'{name}', f.data->'{name}'" for name in PROBLEM_FIELDS)
         rows = self.db.query(

@@ -4,7 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server nginx)
+# nginx serves the benchmark's sites. chromium: the browser tests and screenshots drive Debian's own build (Playwright never downloads one).
+APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server chromium fonts-dejavu-core nginx)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -52,7 +53,8 @@ install_python_packages() {
     want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "Installing the pinned Python packages (requirements.txt)"
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$VENV/bin/python" -m pip install -q \
+            --disable-pip-version-check -r "$ROOT/requirements.txt"
         echo "$want" > "$stamp"
     fi
 }
@@ -60,4 +62,5 @@ install_python_packages() {
 install_system_packages
 install_python_packages
 export PATH="$VENV/bin:$PATH"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 cd "$ROOT"

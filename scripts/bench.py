@@ -226,6 +226,8 @@ def main() -> None:
                   f"{r['cpu'] / base_cpu:>16.2f}x")
         full, links = results["links + language"]["cpu"], results["links only"]["cpu"]
         print(f"Language stage share of the crawl's CPU time: {(full - links) / full:.1%}")
+        print(f"Language stage inside the crawl: {words / max(full - links, 1e-9):,.0f} words per CPU second "
+              "(words of prose / the extra CPU time of the crawl with the stage on)")
         print(f"Shared crawl (REDIS_URL), links + language, a site of {args.shared_pages} pages,"
               f" on {os.cpu_count()} cores:")
         print("  (crawl s: from the crawl record's start to its close; wall s: the processes,"

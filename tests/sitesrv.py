@@ -13,6 +13,8 @@ Special paths (besides the files under ROOT):
 - ``/__ratelimit/N``: 429 with ``Retry-After: 1`` for the first N requests, then 200.
 - ``/__flaky/N``: 503 for the first N requests, then 200.
 - ``/__trap/...``: every path answers a page linking one level deeper (a crawler trap).
+- ``/__calendar/YYYY/MM/``: an endless calendar: each month links the previous and the next.
+- ``/__session/NAME``: pages ``a``..``e`` linking each other, every link with a new ``?sid=``.
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
 ``--tls`` serves HTTPS with a throwaway self-signed certificate (clients must not verify it).
 A file ``ROOT/_headers.json`` may map paths to extra response headers, and ``ROOT/_status.json``
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -140,6 +143,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, b"<p>ok</p>")
         elif path.startswith("/__trap/"):
             self._send(200, b'<html><body><p>Endless</p><a href="x/">deeper</a></body></html>')
+        elif path.startswith("/__calendar/"):
+            year, month = int(parts[1]), int(parts[2])
+            before = (year - 1, 12) if month == 1 else (year, month - 1)
+            after = (year + 1, 1) if month == 12 else (year, month + 1)
+            links = "".join(f'<a href="/__calendar/{y}/{m:02d}/">{y}-{m:02d}</a>'
+                            for y, m in (before, after))
+            self._send(200, f"<html><body><p>Events</p>{links}</body></html>".encode())
+        elif path.startswith("/__session/"):
+            links = "".join(f'<a href="/__session/{name}?sid={uuid.uuid4().hex}">{name}</a>'
+                            for name in "abcde")
+            self._send(200, f"<html><body><p>Shop</p>{links}</body></html>".encode())
         elif path == "/__latin1":
             self._send(200, "<p>caf\u00e9 na\u00efve</p>".encode("latin-1"))
         else:

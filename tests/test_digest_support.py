@@ -153,7 +153,10 @@ def outbox_rows(db: Database) -> list[dict]:
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
-    """The text and HTML parts of a digest (and checks it is multipart/alternative)."""
+    """The text and HTML parts of a digest (and checks they are its multipart/alternative: the
+    whole message, or its first part when the full list is attached)."""
+    if message.get_content_type() == "multipart/mixed":
+        message = message.get_payload()[0]
     assert message.get_content_type() == "multipart/alternative"
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     html = message.get_body(("html",)).get_content().replace("\r\n", "\n")

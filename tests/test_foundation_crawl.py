@@ -183,7 +183,8 @@ def test_crawler_traps_are_not_followed_forever(serve, scrapy, tmp_path, db):
     assert trap[4:] in ([], ["/__trap/x/x/x/x/"])
     [crawl] = db.query("SELECT status, reason FROM crawls")
     assert crawl["status"] == "incomplete"  # the site was not all seen: say so
-    assert crawl["reason"] == "1 URL that looked like a crawler trap not fetched"
+    assert crawl["reason"] == ("1 URL that looked like a crawler trap not fetched: repeated path"
+                               " segments (/__trap/x/x/...) (1 URL)")
 
 
 def test_an_unreachable_database_is_one_clear_line(scrapy):

@@ -12,9 +12,9 @@ def test_add_list_remove(scrapy, db):
     assert row["owner_email"].lower() == "owner@example.com"
     listing = scrapy("sites", "list").stdout
     assert "https://www.example.com/" in listing and "weekly" in listing and "never" in listing
-    again = scrapy("sites", "add", "example.com", "--email", "new@example.com").stdout
-    assert again.startswith("Updated site 1")
-    assert scrapy("sites", "remove", "www.example.com").stdout.startswith("Removed site 1")
+    again = scrapy("sites", "add", "example.com", "--email", "new@example.com", "--update").stdout
+    assert again.startswith("Updated site 1: https://www.example.com/")
+    assert scrapy("sites", "remove", "www.example.com", "--yes").stdout.startswith("Removed site 1")
     assert db.query("SELECT * FROM sites") == []
     assert "No sites yet" in scrapy("sites", "list").stdout
 

@@ -93,6 +93,15 @@ MUST_FLAG = {
     "SPACE_BEFORE_PUNCTUATION": ["Hello , world."],
     "DOUBLED_PUNCTUATION": ["Wait,, what?", "The end.. Then more."],
     "MISSING_SPACE_AFTER_COMMA": ["apples,oranges and pears"],
+    "THERE_IS_PLURAL": ["There is two ways to pay."],
+    "LESS_FEWER": ["We sell less items now."],
+    "MISSING_APOSTROPHE": ["I dont know."],
+    "WHOSE_WHOS": ["Whose going to the party?"],
+    "LOSE_LOOSE": ["You will loose your data."],
+    "PRONOUN_CASE": ["Me and Tom started a shop."],
+    "AGREEMENT_NOUN": ["Each token are checked."],
+    "VERB_FORM": ["You can turns this off."],
+    "THERE_THEIR": ["They left in there own cars."],
 }
 MUST_NOT_FLAG = [
     "He had had enough.", "I knew that that was wrong.", "An hour ago.", "A university.",

@@ -109,7 +109,7 @@ def test_an_ipv6_site_is_registered_listed_crawled_and_reported(serve, scrapy, d
     scrapy("crawl", "site", "-a", f"url={srv.url}about.html", *FAST_LINKS)
     crawls = db.query("SELECT site_id, status, pages FROM crawls ORDER BY id")
     assert [(c["site_id"], c["status"]) for c in crawls] == [(1, "complete"), (1, "complete")]
-    assert crawls[0]["pages"] >= 5
+    assert crawls[0]["pages"] >= 4  # the HTML pages the links lead to
     assert {"/", "/about.html", "/docs/"} <= set(srv.paths("GET"))
     records = [json.loads(line) for line in
                scrapy("report", netloc, "--format", "jsonl").stdout.splitlines()]

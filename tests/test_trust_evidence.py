@@ -71,6 +71,12 @@ def outbox(db) -> list[dict]:
                     " ORDER BY id")
 
 
+def column(listing: str, name: str) -> str:
+    """The value under ``name`` in the first row of ``scrapy sites list``."""
+    header, row = listing.splitlines()[:2]
+    return row[header.index(name):].split()[0]
+
+
 def last_crawl(db) -> dict:
     return db.query("SELECT * FROM crawls ORDER BY id DESC LIMIT 1")[0]
 
@@ -178,7 +184,7 @@ def test_counts_agree_across_digest_report_and_sites_list(tmp_path, serve, scrap
     new = int(re.search(r"New: (\d+)", mail).group(1))
     report = scrapy("report", server.url.split("/")[2]).stdout
     summary = re.search(r"(\d+) open problems \((\d+) new\)", report)
-    listed = scrapy("sites", "list").stdout.splitlines()[1].split()[-1]
+    listed = column(scrapy("sites", "list").stdout, "OPEN")
     jsonl = [json.loads(line) for line in scrapy("report", server.url.split("/")[2],
                                                   "--format", "jsonl").stdout.splitlines()]
     # gone.html (2 pages, 2 ways) and nope.png are 2 problems; "recieve" on 2 pages and in the
@@ -196,7 +202,7 @@ def test_pages_count_html_pages_not_link_targets(tmp_path, serve, scrapy, db):
     scrapy("crawl", "site", "-a", f"site={server.url}", *FAST)
     assert last_crawl(db)["pages"] == 2
     assert "Crawled 2 pages of" in outbox(db)[0]["message"]
-    assert scrapy("sites", "list").stdout.splitlines()[1].split()[-2] == "2"
+    assert column(scrapy("sites", "list").stdout, "PAGES") == "2"
 
 
 def test_the_owner_hears_once_about_an_outage_and_once_when_it_is_over(site, db):
@@ -264,3 +270,12 @@ def test_rel_canonical_folds_the_same_document_but_never_hides_a_different_one(t
     folded = db.query("SELECT url, canonical_url FROM pages WHERE canonical_url IS NOT NULL")
     assert [(r["url"].removeprefix(server.url), r["canonical_url"].removeprefix(server.url))
             for r in folded] == [("a.html?ref=nav", "a.html")]
+
+
+def test_a_depth_limit_cut_is_incomplete_and_says_how_much_was_left(site, db):
+    (site.root / "blog/post.html").write_text(PAGES["blog/post.html"].replace("definately", "ok"))
+    site.crawl("-s", "DEPTH_LIMIT=1")
+    crawl = last_crawl(db)
+    assert crawl["status"] == "incomplete" and crawl["left_out"] == {"depth": 1}
+    assert crawl["reason"] == "the depth limit (DEPTH_LIMIT=1) was reached (1 more page not fetched)"
+    assert "definately" in open_words(db)  # /blog/post.html (depth 2) was not fetched: not fixed

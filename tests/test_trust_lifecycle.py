@@ -101,7 +101,9 @@ def shown(message: str, heading: str) -> set[str]:
     section = message.partition(heading)[2]
     section = re.split(r"\n[A-Z][A-Z ]+ \(\d+\)\n|\n--\n", section)[0]
     words = set(re.findall(r'^- "([^"]+)"', section, re.M))
-    links = {"/" + u.split("/", 3)[3] for u in re.findall(r"^- (http\S+)", section, re.M)}
+    # A broken link is headed by the page to fix, then "link to TARGET: ..." names the target.
+    links = {"/" + u.split("/", 3)[3] for u in re.findall(r"^  link to (http\S+?):? ", section,
+                                                          re.M)}
     return words | links
 
 

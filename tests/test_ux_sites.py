@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_updating_the_owner_keeps_schedule_and_language(scrapy, db):
     scrapy("sites", "add", "https://example.com/", "--email", "a@example.com",
            "--every", "weekly", "--language", "en-gb")
-    result = scrapy("sites", "add", "https://example.com/", "--email", "b@example.com")
+    result = scrapy("sites", "add", "https://example.com/", "--email", "b@example.com", "--update")
     assert "Updated site" in result.stdout
     [site] = db.query("SELECT owner_email, schedule, language FROM sites")
     assert site == {"owner_email": "b@example.com", "schedule": "weekly", "language": "en_GB"}

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spiderloader import get_spider_loader
 
-from flawless_spider.cli import use_help_formatter
+from flawless_spider.cli import reject_unknown_options, use_help_formatter
 from flawless_spider.config import validate_or_exit
 from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.db import Database, DatabaseError
 from flawless_spider.db.migrations import SchemaTooNewError
 from flawless_spider.sites import SiteError, SiteRegistry, normalize_root
+
+
+def quiet_on_a_terminal(settings: Any) -> None:
+    """At a terminal the live progress line says what the crawl does: Scrapy's start-up text
+    and INFO lines only hide it. Warnings still show; ``-s LOG_LEVEL=INFO`` (or ``-L``) brings
+    them all back, and logs written to a file or pipe keep the project's level."""
+    if (sys.stderr.isatty() and settings.getbool("FLAWLESS_PROGRESS")
+            and settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"]):
+        settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
 
 
 class Command(ScrapyCrawlCommand):
@@ -30,14 +42,19 @@ class Command(ScrapyCrawlCommand):
             "The exit status is 1 when the site could not be crawled at all (a failed crawl)."
         )
 
+    _parser: argparse.ArgumentParser | None = None
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         use_help_formatter(parser)
+        self._parser = parser
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         # Checked here, before Scrapy starts logging, so a mistake is one line, not a banner.
         super().process_options(args, opts)
         validate_or_exit(self.settings)  # a bad -s would otherwise fail mid-crawl
+        reject_unknown_options(self._parser, args)
+        quiet_on_a_terminal(self.settings)
         if not args:
             raise UsageError()  # Scrapy's own answer, the help, but without the start-up log
         if len(args) == 1:

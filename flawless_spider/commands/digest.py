@@ -23,7 +23,7 @@ from pipelines.digest.send import Sender, transport_from_settings
 
 class Command(FlawlessCommand):
     def syntax(self) -> str:
-        return "[--site SITE] [--send | --dry-run]"
+        return "[--site SITE] [--send [--now] | --dry-run]"
 
     def short_desc(self) -> str:
         return "Queue due digests; with --send, also deliver the outbox"
@@ -33,7 +33,9 @@ class Command(FlawlessCommand):
             "Render and queue the digest of every site whose latest crawl finished after its "
             "last digest (or of SITE, an id or a domain). --send also delivers queued digests "
             "over SMTP_URL, or writes them as .eml files into the outbox folder when SMTP_URL "
-            "is unset. --dry-run prints what would be queued and sent, and changes nothing."
+            "is unset. --send --now also retries at once the digests waiting for a retry after a "
+            "temporary SMTP failure. --dry-run prints what would be queued and sent, and "
+            "changes nothing."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -44,10 +46,15 @@ class Command(FlawlessCommand):
         mode.add_argument(
             "--dry-run", action="store_true", help="show what would be sent; change nothing"
         )
+        parser.add_argument("--now", action="store_true",
+                            help="with --send: retry waiting digests now, not at their next "
+                                 "attempt time")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError(f"unexpected argument {args[0]!r}; use --site SITE", print_help=False)
+        if opts.now and not opts.send:
+            raise UsageError("--now goes with --send", print_help=False)
         self.guarded(self.digest, opts)
 
     def digest(self, opts: argparse.Namespace) -> None:
@@ -64,6 +71,11 @@ class Command(FlawlessCommand):
                 self.dry_run(site_id)
                 return
             self.queue(site_id, quiet=opts.send)
+            if opts.now:
+                with self.db.transaction() as cur:
+                    waiting = outbox.retry_now(cur, site_id)
+                if waiting:
+                    print(f"retrying {waiting} waiting digest(s) now")
             if opts.send:
                 self.send(site_id)
         except ValueError as exc:  # a bad FLAWLESS_MAIL_FROM, SMTP_URL, owner address, ...

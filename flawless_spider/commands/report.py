@@ -12,7 +12,7 @@ from flawless_spider.cli import FlawlessCommand
 from flawless_spider.crawls import reap_dead_crawls
 from flawless_spider.sites import SiteError, SiteRegistry
 
-FORMATS = ("text", "jsonl", "csv")
+FORMATS = report.FORMATS
 
 
 class Command(FlawlessCommand):
@@ -20,14 +20,16 @@ class Command(FlawlessCommand):
         return "SITE [--format text|jsonl|csv] [--crawl ID]"
 
     def short_desc(self) -> str:
-        return "Print the findings of a site's latest completed crawl"
+        return "Print the findings of a site's latest crawl and its open problems"
 
     def long_desc(self) -> str:
         return (
-            "Print the findings of a site's latest completed crawl (SITE is an id or a domain).\n"
-            "Each finding has a state: new (first seen in that crawl), open (seen before) or\n"
-            "fixed (gone since the previous crawl). jsonl gives one JSON object per finding;\n"
-            "broken link targets are listed once, with every page linking to them in `pages`."
+            "Print the findings of a site's latest crawl that reached it, complete or incomplete\n"
+            "(SITE is an id or a domain). Each finding has a state: new (first seen in that\n"
+            "crawl), open (seen before and not fixed, also on pages that crawl did not reach)\n"
+            "or fixed (this crawl checked its page and it is gone). jsonl gives one JSON object\n"
+            "per finding; broken link targets are listed once, with every page linking to them\n"
+            "in `pages`."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -74,10 +76,4 @@ class Command(FlawlessCommand):
                       f" ({last[0]['reason']}); this is crawl {crawl['id']}, the latest "
                       f"{crawl['status']} one", file=sys.stderr)
         records = report.crawl_findings(self.db, site, crawl["id"])
-        if opts.fmt == "jsonl":
-            for line in report.to_jsonl(records):
-                sys.stdout.write(line + "\n")
-        elif opts.fmt == "csv":
-            sys.stdout.write(report.to_csv(records))
-        else:
-            print(report.to_text(site, crawl, records))
+        report.write(sys.stdout, opts.fmt, site, crawl, records)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
@@ -41,12 +39,15 @@ class SiteSpider(Spider):
 
     name = "site"
 
-    def __init__(self, url: str | None = None, site: str | None = None, **kwargs: Any):
+    def __init__(self, url: str | None = None, site: str | None = None,
+                 verify: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if bool(url) == bool(site):
+        if bool(url) + bool(site) + bool(verify) != 1:
             raise NotConfigured("give exactly one of -a url=URL or -a site=ID_OR_DOMAIN")
-        self.url = url
+        self.url = url or verify
         """``-a url=``: crawl from this page (the site is registered without an owner if new)."""
+        self.verify = bool(verify)
+        """``scrapy verify``: a throwaway site row, no summary (the command prints findings)."""
         self.site = site
         """``-a site=``: the registered site to crawl, by id or domain."""
         self.partial_start = False
@@ -103,21 +104,22 @@ class SiteSpider(Spider):
         key = canonicalize_url(url, keep_fragments=False)
         if crawl.was_seen(key):
             return None
-        if looks_like_trap(url):
+        if depth and not crawl.scope.crawls(url):
+            self.crawler.stats.inc_value("flawless/out_of_scope")
+            return None  # the owner's choice (sites set --exclude/--include): no limit
+        trap = crawl.traps.check(key, referer)
+        if trap:
             self.crawler.stats.inc_value("flawless/trap_skipped")
-            self._leave("trap", key)
+            crawl.leave("trap", key, trap)
             return None
         if self.depth_limit and depth > self.depth_limit:
-            self._leave("depth", key)
+            crawl.leave("depth", key)
             return None
         if not crawl.admit(key):  # over the page budget (counted), or taken meanwhile
             return None
+        crawl.traps.accept(key, referer)
         meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
-
-    def _leave(self, limit: str, key: str) -> None:
-        """Count a URL a limit kept out (once per URL): the crawl is then incomplete."""
-        self.lifecycle.leave(limit, key)
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed,
@@ -274,17 +276,6 @@ class SiteSpider(Spider):
         for url in getattr(getattr(robotparser, "rp", None), "sitemaps", []) or []:
             if site.is_same_site(url):
                 self.crawler.engine.crawl(self.sitemap_request(url))
-
-
-def looks_like_trap(url: str) -> bool:
-    """URLs of endless spaces: a path segment repeated (``/a/b/a/b/a/b``), very deep paths or
-    very long query strings (calendars, session ids, relative-link loops)."""
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    if len(segments) > 25 or parts.query.count("&") >= 20:
-        return True
-    counts = Counter(segments)
-    return bool(counts) and counts.most_common(1)[0][1] > 3
 
 
 def _looks_html(response: TextResponse) -> bool:

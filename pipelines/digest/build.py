@@ -22,7 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.findings import problem_key, problems
+from flawless_spider.web.links import highlight_of, text_fragment
 
 # How much of each list an e-mail shows; the rest is "and N more" (see ``scrapy report``).
 MAX_GROUPS = {"new": 10, "fixed": 5, "open": 5}
@@ -30,6 +32,12 @@ MAX_PAGES = {"new": 5, "fixed": 3, "open": 0}
 
 TYPE_ORDER = ("link", "spelling", "grammar")
 TYPE_HEADINGS = {"link": "Broken links", "spelling": "Spelling", "grammar": "Grammar"}
+# What to do about each type of problem: one line under its heading.
+ADVICE = {
+    "link": "Open each page listed and correct the link or remove it.",
+    "spelling": "Correct the word on each page listed.",
+    "grammar": "Reword the sentence on each page listed.",
+}
 
 LINK_ERRORS = {
     "dns": "host not found",
@@ -110,6 +118,13 @@ class Occurrence:
     page_url: str
     page_title: str = ""
     details: list[str] = field(default_factory=list)
+    highlight: str = ""
+    """Text to highlight on the page (the link text, the word, the flagged words)."""
+
+    @property
+    def url(self) -> str:
+        """The page, with a text fragment that scrolls to and highlights the mistake."""
+        return text_fragment(self.page_url, self.highlight) if self.highlight else self.page_url
 
 
 @dataclass
@@ -129,6 +144,13 @@ class Group:
     more_pages: int = 0
     count: int = 0
     """Findings in this group (one per page and spot)."""
+    finding_id: int | None = None
+    """One of its findings (the first stored): what "Not a mistake" acts on."""
+    first_page: Occurrence | None = None
+    """The first of its pages, even when none is listed: a broken link's page to fix."""
+    state: str = ""
+    key: tuple[str, ...] = ()
+    """Its :func:`~flawless_spider.findings.problem_key`."""
 
     @property
     def page_count(self) -> int:
@@ -145,6 +167,10 @@ class Block:
     more_groups: int
     count: int
     """Problems (groups) of this type, listed or not: a target linked from 3 pages is one."""
+
+    @property
+    def advice(self) -> str:
+        return ADVICE.get(self.type, "")
 
 
 @dataclass
@@ -181,6 +207,13 @@ class Digest:
     open: Section
     weekly: bool = False
     """A summary sent although nothing changed (``FLAWLESS_WEEKLY_SUMMARY``)."""
+    unsubscribed_at: datetime.datetime | None = None
+    paused_until: datetime.datetime | None = None
+
+    @property
+    def silenced(self) -> bool:
+        """The owner unsubscribed, or paused their e-mails until a time still to come."""
+        return silenced(self.unsubscribed_at, self.paused_until)
 
     @property
     def changed(self) -> bool:
@@ -194,6 +227,13 @@ class Digest:
     @property
     def report_command(self) -> str:
         return f"scrapy report {self.domain}"
+
+
+def silenced(unsubscribed_at: datetime.datetime | None,
+             paused_until: datetime.datetime | None) -> bool:
+    """No e-mail for this site: unsubscribed, or paused until a time still to come."""
+    now = datetime.datetime.now(datetime.UTC)
+    return unsubscribed_at is not None or (paused_until is not None and paused_until > now)
 
 
 def _new_group(type: str, severity: str, data: Mapping[str, Any]) -> Group:
@@ -232,8 +272,10 @@ def _detail(type: str, data: Mapping[str, Any]) -> str:
     return text(data.get("context") or data.get("text"), 200)
 
 
-def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
-    """Group finding rows (``type, severity, page_url, page_title, data``) into a capped section."""
+def group_findings(rows: Iterable[Mapping[str, Any]], state: str, *, capped: bool = True
+                   ) -> Section:
+    """Group finding rows (``type, severity, page_url, page_title, data``, optionally ``id``) into
+    a section, capped as an e-mail shows it unless ``capped`` is false (the web report)."""
     groups: dict[tuple[str, ...], Group] = {}
     pages: dict[tuple[str, ...], dict[str, Occurrence]] = {}
     extra: dict[tuple[str, ...], int] = {}
@@ -248,7 +290,11 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
         group = groups.get(key)
         if group is None:
             group = groups[key] = _new_group(type, severity, data)
+            group.state, group.key = state, key
             pages[key] = {}
+        finding_id = row.get("id")
+        if type_is_int(finding_id) and (group.finding_id is None or finding_id < group.finding_id):
+            group.finding_id = finding_id
         if severity == "error":
             group.severity = "error"
         group.count += 1
@@ -258,14 +304,16 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
         occurrence = pages[key].get(page_url)
         if occurrence is None:
             occurrence = pages[key][page_url] = Occurrence(
-                page_url, text(row.get("page_title"), 150)
+                page_url, text(row.get("page_title"), 150),
+                highlight=text(highlight_of(type, dict(data)), 300),
             )
         detail = _detail(type, data)
         if detail and detail not in occurrence.details and len(occurrence.details) < 3:
             occurrence.details.append(detail)
     for key, group in groups.items():
         found = sorted(pages[key].values(), key=lambda o: o.page_url)
-        limit = MAX_PAGES.get(state, 5)
+        group.first_page = found[0] if found else None
+        limit = MAX_PAGES.get(state, 5) if capped else len(found)
         group.pages, group.more_pages = found[:limit], max(0, len(found) - limit)
         group.more_pages += extra.get(key, 0)
 
@@ -276,7 +324,7 @@ def group_findings(rows: Iterable[Mapping[str, Any]], state: str) -> Section:
             (g for k, g in groups.items() if k[0] == type),
             key=lambda g: (g.severity != "error", -g.page_count, -g.count, g.title.casefold()),
         )
-        limit = MAX_GROUPS.get(state, 10)
+        limit = MAX_GROUPS.get(state, 10) if capped else len(ordered)
         section.blocks.append(
             Block(
                 type=type,
@@ -294,7 +342,7 @@ def _type_rank(type: str) -> int:
 
 
 FINDINGS_SQL = """
-SELECT f.type, f.severity, f.page_url, f.data, coalesce(p.title, '') AS page_title,
+SELECT f.id, f.type, f.severity, f.page_url, f.data, coalesce(p.title, '') AS page_title,
        CASE WHEN f.fixed_at IS NOT NULL THEN 'fixed'
             WHEN %(since)s::timestamptz IS NULL OR f.first_seen > %(since)s THEN 'new'
             ELSE 'open' END AS state
@@ -332,7 +380,8 @@ def build_digest(cur: Any, site_id: int, crawl_id: int) -> Digest | None:
     ``cur`` is a ``RealDictCursor``; this only reads.
     """
     cur.execute(
-        "SELECT id, domain, url, owner_email, last_digest_at FROM sites WHERE id = %s", (site_id,)
+        "SELECT id, domain, url, owner_email, last_digest_at, unsubscribed_at, paused_until"
+        " FROM sites WHERE id = %s", (site_id,)
     )
     site = cur.fetchone()
     cur.execute(
@@ -343,8 +392,13 @@ def build_digest(cur: Any, site_id: int, crawl_id: int) -> Digest | None:
     if site is None or crawl is None:
         return None
     since = site["last_digest_at"]
+    dismissals = Dismissals.load(cur, site_id)
     cur.execute(FINDINGS_SQL, {"site_id": site_id, "since": since})
-    by_state = sort_by_problem(cur.fetchall())
+    # "Not a mistake" is no problem: neither open nor fixed, not in the digest at all.
+    by_state = sort_by_problem(
+        r for r in cur.fetchall()
+        if not (dismissals and dismissals.matches(r["type"], r["data"] if isinstance(
+            r["data"], Mapping) else {})))
     return Digest(
         site_id=site["id"],
         domain=site["domain"],
@@ -359,4 +413,6 @@ def build_digest(cur: Any, site_id: int, crawl_id: int) -> Digest | None:
         new=group_findings(by_state["new"], "new"),
         fixed=group_findings(by_state["fixed"], "fixed"),
         open=group_findings(by_state["open"], "open"),
+        unsubscribed_at=site["unsubscribed_at"],
+        paused_until=site["paused_until"],
     )

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
 
+from flawless_spider.web.links import OwnerLinks
 from pipelines.digest import outbox
 from pipelines.digest.addresses import header_text, mail_from, recipient
 from pipelines.digest.build import Digest, build_digest
@@ -37,6 +39,18 @@ class Composed:
     message: bytes
 
 
+def full_list(cur: Any, digest: Digest) -> tuple[str, bytes] | None:
+    """The full list of the crawl as CSV (file name, bytes): what the digest attaches when
+    there is no web app to link to. ``None`` when there is nothing to list."""
+    from flawless_spider.report import crawl_rows, records_of, to_csv
+
+    records = records_of(crawl_rows(cur, digest.site_id, digest.crawl_id)[0])
+    if not records:
+        return None
+    name = re.sub(r"[^a-z0-9.-]+", "_", digest.domain.lower())[:100]
+    return f"flawless-{name}.csv", to_csv(records).encode("utf-8")
+
+
 def subject_of(digest: Digest) -> str:
     """``Flawless: 3 new problems, 2 fixed on example.com``."""
     if not digest.changed:
@@ -52,7 +66,7 @@ def subject_of(digest: Digest) -> str:
 
 def is_due(digest: Digest, settings: Any) -> bool:
     """Whether this digest should be sent: something changed, or a weekly summary is due."""
-    if digest.crawl_status not in FINISHED or not digest.owner_email:
+    if digest.crawl_status not in FINISHED or not digest.owner_email or digest.silenced:
         return False
     if digest.changed:
         return True
@@ -74,11 +88,17 @@ def compose(cur: Any, site_id: int, crawl_id: int, settings: Any) -> Composed | 
     digest.weekly = not digest.changed
     sender = mail_from(settings.get("FLAWLESS_MAIL_FROM") or "Flawless <flawless@localhost>")
     to = recipient(digest.owner_email)
+    links = OwnerLinks.from_settings(settings, site_id, digest.owner_email)
+    app_unsubscribe = links.unsubscribe() if links else ""
     unsubscribe = unsubscribe_target(
-        settings.get("FLAWLESS_UNSUBSCRIBE_URL") or "", sender, digest.domain, site_id
+        settings.get("FLAWLESS_UNSUBSCRIBE_URL") or "", sender, digest.domain, site_id,
+        app=app_unsubscribe,
     )
+    # Without the web app, the full list travels with the e-mail.
+    attachment = None if links else full_list(cur, digest)
     subject = header_text(subject_of(digest), 180)
-    text, html = render(digest, settings, subject=subject, unsubscribe=unsubscribe)
+    text, html = render(digest, settings, subject=subject, unsubscribe=unsubscribe, links=links,
+                        attachment=attachment[0] if attachment else "")
     message = build_message(
         sender=sender,
         to=to,
@@ -88,6 +108,8 @@ def compose(cur: Any, site_id: int, crawl_id: int, settings: Any) -> Composed | 
         unsubscribe=unsubscribe,
         site_id=site_id,
         crawl_id=crawl_id,
+        one_click=bool(app_unsubscribe) and unsubscribe == app_unsubscribe,
+        attachments=[(*attachment, "text/csv")] if attachment else [],
     )
     return Composed(digest, to.addr_spec, subject, text, html, to_bytes(message))
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import psycopg2
 
+from flawless_spider.web.links import OwnerLinks
 from pipelines.digest import outbox
 from pipelines.digest.addresses import header_text, mail_from, recipient
-from pipelines.digest.build import text
+from pipelines.digest.build import silenced, text
 from pipelines.digest.message import build_message, to_bytes, unsubscribe_target
 from pipelines.digest.render import render_template
 
@@ -42,12 +43,13 @@ def record(cur: Any, site_id: int, crawl_id: int, status: str, settings: Any) ->
     if status == "failed":
         cur.execute(
             "UPDATE sites SET failed_crawls = failed_crawls + 1 WHERE id = %s"
-            " RETURNING failed_crawls, outage_notified, owner_email", (site_id,))
+            " RETURNING failed_crawls, outage_notified, owner_email, unsubscribed_at, paused_until",
+            (site_id,))
         site = cur.fetchone()
         threshold = max(1, settings.getint("FLAWLESS_OUTAGE_CRAWLS", 2))
         if site is None or site["outage_notified"] or site["failed_crawls"] < threshold:
             return None
-        if not site["owner_email"]:
+        if not site["owner_email"] or silenced(site["unsubscribed_at"], site["paused_until"]):
             return None
         queued = queue_notice(cur, "outage", site_id, crawl_id, site["failed_crawls"], settings)
         if queued is not None:
@@ -55,10 +57,13 @@ def record(cur: Any, site_id: int, crawl_id: int, status: str, settings: Any) ->
         return queued
     cur.execute(
         "UPDATE sites s SET failed_crawls = 0, outage_notified = false FROM sites old"
-        " WHERE s.id = %s AND old.id = s.id RETURNING old.outage_notified, old.failed_crawls",
+        " WHERE s.id = %s AND old.id = s.id RETURNING old.outage_notified, old.failed_crawls,"
+        " s.unsubscribed_at, s.paused_until",
         (site_id,))
     site = cur.fetchone()
     if site is None or not site["outage_notified"]:
+        return None
+    if silenced(site["unsubscribed_at"], site["paused_until"]):
         return None
     return queue_notice(cur, "recovered", site_id, crawl_id, site["failed_crawls"], settings)
 
@@ -81,13 +86,16 @@ def queue_notice(cur: Any, kind: str, site_id: int, crawl_id: int, failures: int
     try:
         sender = mail_from(settings.get("FLAWLESS_MAIL_FROM") or "Flawless <flawless@localhost>")
         to = recipient(notice.owner_email)
+        links = OwnerLinks.from_settings(settings, site_id, notice.owner_email)
+        app_unsubscribe = links.unsubscribe() if links else ""
         unsubscribe = unsubscribe_target(settings.get("FLAWLESS_UNSUBSCRIBE_URL") or "", sender,
-                                         notice.domain, site_id)
+                                         notice.domain, site_id, app=app_unsubscribe)
         subject = header_text(subject_of(notice), 180)
         plain, html = render_template("notice", settings, notice=notice, subject=subject,
-                                      unsubscribe=unsubscribe)
+                                      unsubscribe=unsubscribe, links=links)
         message = build_message(sender=sender, to=to, subject=subject, text=plain, html=html,
-                                unsubscribe=unsubscribe, site_id=site_id, crawl_id=crawl_id)
+                                unsubscribe=unsubscribe, site_id=site_id, crawl_id=crawl_id,
+                                one_click=bool(app_unsubscribe) and unsubscribe == app_unsubscribe)
     except psycopg2.Error:
         raise
     except Exception:

@@ -134,6 +134,19 @@ def release(cur: Any, outbox_id: int, worker: str) -> bool:
     return cur.rowcount == 1
 
 
+def retry_now(cur: Any, site_id: int | None = None) -> int:
+    """Make digests waiting for a retry (after a temporary failure) due at once; how many."""
+    cur.execute(
+        """
+        UPDATE outbox SET next_attempt_at = clock_timestamp()
+        WHERE status = 'queued' AND next_attempt_at > clock_timestamp()
+          AND (%(site_id)s::integer IS NULL OR site_id = %(site_id)s)
+        """,
+        {"site_id": site_id},
+    )
+    return cur.rowcount
+
+
 def pending(cur: Any, site_id: int | None = None) -> list[dict]:
     """Rows not yet delivered (queued or being sent), oldest first."""
     cur.execute(

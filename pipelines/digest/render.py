@@ -73,7 +73,14 @@ _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 
 
 def render(digest: Digest, settings: Any = None, **extra: Any) -> tuple[str, str]:
-    """Return ``(text, html)`` for ``digest``; ``extra`` goes into the template context."""
+    """Return ``(text, html)`` for ``digest``; ``extra`` goes into the template context.
+
+    ``links``: the site's :class:`~flawless_spider.web.links.OwnerLinks` (``None`` without
+    ``FLAWLESS_PUBLIC_URL``); ``attachment``: the name of the attached full list, if any.
+    """
+    extra.setdefault("links", None)
+    extra.setdefault("attachment", "")
+    extra.setdefault("unsubscribe", "")
     return render_template("digest", settings, digest=digest, **extra)
 
 

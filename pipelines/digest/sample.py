@@ -35,6 +35,20 @@ def _grammar(page: str, title: str, rule: str, message: str, text: str, context:
 
 def sample_digest(domain: str = "example.com") -> Digest:
     """A digest with a bit of everything: grouped links, words, a rule, fixed and open items."""
+    rows = sample_rows(domain)
+    finished = datetime.datetime(2026, 3, 2, 6, 5, tzinfo=datetime.UTC)
+    return Digest(
+        site_id=1, domain=domain, site_url=f"https://{domain}/", owner_email=f"owner@{domain}",
+        crawl_id=42, crawl_status="complete", crawl_reason="", crawl_pages=128,
+        crawl_finished_at=finished, since=finished - datetime.timedelta(days=1),
+        new=group_findings(rows["new"], "new"), fixed=group_findings(rows["fixed"], "fixed"),
+        open=group_findings(rows["open"], "open"),
+    )
+
+
+def sample_rows(domain: str = "example.com") -> dict[str, list[dict[str, Any]]]:
+    """Finding rows (with ids and states) by section: ``new``, ``fixed``, ``open``, and one
+    ``dismissed`` ("not a mistake")."""
     base = f"https://{domain}"
     pages = [
         (f"{base}/", "Home"),
@@ -71,11 +85,12 @@ def sample_digest(domain: str = "example.com") -> Digest:
         _word(pages[4][0], pages[4][1], "Flawles", ["Flawless"], "Flawles was founded in 2024."),
         _word(pages[5][0], pages[5][1], "colour", ["color"], "Pick a colour."),
     ]
-    finished = datetime.datetime(2026, 3, 2, 6, 5, tzinfo=datetime.UTC)
-    return Digest(
-        site_id=1, domain=domain, site_url=f"{base}/", owner_email=f"owner@{domain}",
-        crawl_id=42, crawl_status="complete", crawl_reason="", crawl_pages=128,
-        crawl_finished_at=finished, since=finished - datetime.timedelta(days=1),
-        new=group_findings(new, "new"), fixed=group_findings(fixed, "fixed"),
-        open=group_findings(still, "open"),
-    )
+    dismissed = [_word(pages[1][0], pages[1][1], "zyntrix", ["zyn trix"],
+                       "The zyntrix plan suits small teams.")]
+    rows = {"new": new, "fixed": fixed, "open": still, "dismissed": dismissed}
+    number = 0
+    for state, items in rows.items():
+        for row in items:
+            number += 1
+            row.update(id=number, state="open" if state == "dismissed" else state)
+    return rows

@@ -20,10 +20,12 @@ What is reported when (deterministic, whatever the page order):
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flawless_spider.findings import finding
 from pipelines.language import detect, grammar
@@ -39,6 +41,8 @@ FOREIGN_MIN_UNKNOWN = 3
 FOREIGN_RATIO = 0.25
 """A block where this share of words is unknown gets a second opinion from the detector."""
 BLOCK_CACHE_LIMIT = 200_000
+DERIVED_SUFFIXES = ("s", "es", "'s", "'d", "'ed", "'ing", "ed", "ing", "er", "ers", "able", "ability")
+"""Endings that make a word of prose from a name used in code (see :meth:`LanguageChecker._in_code`)."""
 
 
 @dataclass(slots=True)
@@ -109,6 +113,7 @@ class LanguageChecker:
         self.accepted = {w.lower() for w in accepted}
         self.selectors = list(selectors)
         self.site_url = site_url
+        self.host = (urlsplit(site_url).hostname or "") if site_url else ""
         self.builtin_grammar = builtin_grammar
         self._spellers: dict[tuple[str, bool], Speller] = {}
         self._blocks: dict[tuple[str, str], BlockResult] = {}
@@ -195,15 +200,34 @@ class LanguageChecker:
         is_word = speller.dict.check
         return [Issue.grammar(m) for m in grammar.check(normalise_apostrophes(text), is_word)]
 
+    @staticmethod
+    def grammar_todo(analysed: list[tuple[Block, BlockResult]]) -> dict[str, list[BlockResult]]:
+        """The page's blocks no grammar backend has looked at yet, by dictionary tag, each once."""
+        todo: dict[str, list[BlockResult]] = defaultdict(list)
+        seen: set[int] = set()
+        for _, result in analysed:
+            if result.grammar is None and id(result) not in seen:
+                seen.add(id(result))
+                todo[result.tag or ""].append(result)
+        return todo
+
+    def check_grammar(self, analysed: list[tuple[Block, BlockResult]], engine: Any) -> None:
+        """Grammar of the page's pending blocks by ``engine`` (blocking: for tools and tests;
+        the pipeline runs the engine on a thread of its own)."""
+        for tag, results in self.grammar_todo(analysed).items():
+            texts = [normalise_apostrophes(r.text) for r in results]
+            for r, matches in zip(results, engine.check(texts, tag), strict=True):
+                r.grammar = [Issue.grammar(m) for m in matches]
+
     # --- per page ---------------------------------------------------------------------------
 
     def analyse(
         self, html: str, page_lang: str = "", content_language: str = ""
     ) -> list[tuple[Block, BlockResult]]:
         """The blocks of a page with their (possibly cached) results."""
-        html_lang, blocks, code = extract_blocks(html, self.selectors, with_code=True)
+        html_lang, blocks, code = extract_blocks(html, self.selectors, with_code=True, own_host=self.host)
         for text in code:
-            self.code_words.update(w.lower() for w in text.split())
+            self.code_words.update(identifier_words(text))
         page_default = html_lang or page_lang or content_language.split(",")[0].strip()
         out = []
         for block in blocks:
@@ -325,7 +349,26 @@ class LanguageChecker:
 
     def _is_term(self, word: str) -> bool:
         low = word.lower()
-        return len(self._word_blocks.get(low, ())) >= RECURRING_BLOCKS or low in self.code_words
+        if len(self._word_blocks.get(low, ())) >= RECURRING_BLOCKS:
+            return True
+        return self._in_code(low)
+
+    def _in_code(self, low: str) -> bool:
+        """Whether ``low`` is a name used in code on the site, or a form of one written in prose:
+        ``venvs`` (``venv``), ``decref'ing``, ``xor'ed``, ``picklable`` (``pickle``), ``unpickleable``."""
+        code = self.code_words
+        if low in code:
+            return True
+        if low.startswith("un") and low[2:] in code:
+            return True
+        for suffix in DERIVED_SUFFIXES:
+            if low.endswith(suffix) and len(low) - len(suffix) >= 3:
+                stem = low[: -len(suffix)]
+                if stem in code or stem + "e" in code or (suffix[0] != "'" and _undouble(stem) in code):
+                    return True
+                if stem.startswith("un") and (stem[2:] in code or stem[2:] + "e" in code):
+                    return True
+        return False
 
     def pending_suggestions(self) -> list[tuple[str, str]]:
         """``(tag, word)`` pairs :meth:`finalize` will report and needs suggestions for."""
@@ -390,6 +433,27 @@ def block_id(text: str, tag: str | None) -> int:
     process (``hash()`` of a string is not), so workers of a shared crawl can merge counts."""
     return int.from_bytes(hashlib.blake2b(f"{tag or ''}\x1f{text}".encode(), digest_size=8)
                           .digest(), "big")
+
+
+def _undouble(stem: str) -> str:
+    """``"mapp"`` → ``"map"`` (as in "mapped"); other stems unchanged."""
+    return stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem
+
+
+_IDENTIFIER = re.compile(r"[^\W\d_]+")
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def identifier_words(code: str) -> set[str]:
+    """The words code is written with, lower case: whole names and their parts
+    (``shutil.rmtree()`` gives ``shutil`` and ``rmtree``; ``PyList_New``: ``pylist``, ``py``,
+    ``list``, ``new``), so a name written in prose is recognised as a term of the site."""
+    words = set()
+    for name in _IDENTIFIER.findall(code):
+        words.add(name.lower())
+        if not name.islower():
+            words.update(part.lower() for part in _CAMEL.findall(name))
+    return words
 
 
 def block_place(text: str, tag: str | None) -> str:

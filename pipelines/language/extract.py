@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
 from lxml.cssselect import CSSSelector
+
+from pipelines.language import detect
 
 PLACEHOLDER = "\ufffc"
 """OBJECT REPLACEMENT CHARACTER: stands for an inline element whose text is not checked."""
@@ -131,9 +134,53 @@ class Block:
     """Inside a navigation, header, footer or aside region (likely repeated on every page)."""
 
 
+_OTHER_SPACE = re.compile(r"[\v\x1c-\x1f\x85\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+"""Characters ``str.split()`` splits on that :data:`_SPACE` keeps."""
+
+
 def collapse(text: str) -> str:
     """Whitespace as a browser renders it: runs collapsed to one space, ends trimmed."""
-    return _SPACE.sub(" ", text).strip()
+    if "\u200b" in text or _OTHER_SPACE.search(text):
+        return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # the same, several times faster
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+_CODE_CHUNK = re.compile(r"[_(){}\[\]=*<>]|::|->")
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a block reads as code: a third or more of its chunks hold ``_ ( ) = *`` and such."""
+    if _CODE_CHUNK.search(text) is None:
+        return False
+    chunks = text.split()
+    if len(chunks) < 2:
+        return bool(chunks) and "_" in chunks[0] and "(" in chunks[0]
+    codey = sum(1 for c in chunks if _CODE_CHUNK.search(c))
+    return codey * 3 >= len(chunks)
+
+
+_SIGNATURE = re.compile(
+    r"(?:[\w.]+ +)?\**(?P<name>[A-Za-z_][\w.]*)\((?P<args>(?:[^()]|\(\))*)\)"
+    r"(?: *(?:->|\u2192) *[\w.\[\], ]+)? *\u00b6?"
+)
+_SIGNATURE_ARG = re.compile(r"[\w.*\[\]=\"'()/:+-]+(?: [\w.*\[\]=\"'()/:+-]+){0,3}")
+
+
+def looks_like_signature(text: str) -> bool:
+    """Whether a block is an API signature: ``shutil.rmtree(path, ignore_errors=False)``,
+    ``window.overlay(destwin[, sminrow, smincol])``, ``PyObject *PyList_New(Py_ssize_t len)``.
+    The name or the arguments must look like code (a dot, an underscore, inner capitals, ``,``,
+    ``=``, ``*``, ``[``), so that "Add item(s)" stays prose."""
+    if "(" not in text:
+        return False
+    m = _SIGNATURE.fullmatch(text.replace(MARK, ""))
+    if m is None:
+        return False
+    name, args = m.group("name"), m.group("args")
+    if not all(_SIGNATURE_ARG.fullmatch(a.strip() or "x") for a in args.split(",")):
+        return False
+    return any(c in name for c in "._") or not name[1:].islower() or any(c in args for c in ",=*[")
 
 
 def _is_hidden(el: lxml.html.HtmlElement) -> bool:
@@ -151,19 +198,48 @@ def _is_hidden(el: lxml.html.HtmlElement) -> bool:
 
 
 class _Walker:
-    def __init__(self, skip: set, with_code: bool):
+    def __init__(self, skip: set, with_code: bool, own_host: str = ""):
         self.skip = skip
         self.blocks: list[Block] = []
         self.code: list[str] | None = [] if with_code else None
+        self.own_host = own_host
+
+    def link_names(self, el) -> None:
+        """Words of a link's text that the linked site has in its address are names (``wget`` →
+        ``gnu.org/software/wget/``, ``pytest-xdist`` → ``github.com/pytest-dev/pytest-xdist``):
+        collected with the code words. Links within the site do not count: a typo in a page's
+        title is often in its address too."""
+        href = el.get("href") or ""
+        if not href.startswith(("http://", "https://")):
+            return
+        try:
+            parts = urlsplit(href)
+        except ValueError:
+            return
+        host = (parts.hostname or "").removeprefix("www.")
+        if not host or host == self.own_host or host.endswith("." + self.own_host):
+            return
+        address = set(_LETTERS.findall(f"{host} {parts.path}".lower()))
+        names = [w for w in _LETTERS.findall(el.text_content().lower()) if w in address]
+        if names:
+            self.code.append(" ".join(names))
 
     def skipped(self, el) -> None:
         if self.code is not None and el.tag in CODE_TAGS:
             self.code.append(el.text_content())
 
     def emit(self, parts: list[str], kind: str, lang: str, line: int, template: bool) -> None:
+        if not parts:
+            return
         text = collapse("".join(parts))
-        if text.strip(PLACEHOLDER + MARK + " "):
-            self.blocks.append(Block(text, kind, lang, line, template))
+        if not text.strip(PLACEHOLDER + MARK + " "):
+            return
+        if looks_like_code(text) or looks_like_signature(text):
+            # an API signature set in spans ("PyObject *PyList_New(Py_ssize_t len)"): not prose
+            if self.code is not None:
+                self.code.append(text)
+            return
+        self.blocks.append(Block(text, kind, lang, line, template))
 
     def walk(self, el, lang: str, template: bool) -> None:
         """Emit the blocks of block element ``el`` (and of the block elements inside it)."""
@@ -231,7 +307,11 @@ class _Walker:
     def phrase(self, el, parts: list[str], lang: str, template: bool) -> None:
         """An inline element inside a block: its text joins the block, unless it is in another
         language (then it is a block of its own, in its own language)."""
+        if self.code is not None and el.tag == "a":
+            self.link_names(el)
         child_lang = self._lang(el, lang)
+        if child_lang == lang and el.get("lang") is None:
+            child_lang = _foreign(el) or lang
         if child_lang != lang:
             parts.append(PLACEHOLDER)
             self.walk(el, child_lang, template)
@@ -248,6 +328,20 @@ class _Walker:
         if value is None:
             value = el.get(_XML_LANG)
         return value.strip() if value is not None else inherited
+
+
+PHRASE_CONFIDENCE = 0.9
+"""How sure py3langid must be that an inline phrase of six or more words is not English."""
+
+
+def _foreign(el) -> str:
+    """The language of an inline phrase (a link's text, say) that is long enough to tell and
+    confidently not English, so it is checked as its own block; ``""`` otherwise."""
+    text = el.text_content() if len(el) else el.text or ""
+    if text.count(" ") < detect.MIN_WORDS - 1:
+        return ""
+    guess, prob = detect.identify(collapse(text))
+    return guess if guess and guess != "en" and prob >= PHRASE_CONFIDENCE else ""
 
 
 def _is_template(el) -> bool:
@@ -283,11 +377,12 @@ def parse(html: str) -> lxml.html.HtmlElement | None:
 
 
 def extract_blocks(
-    html: str, selectors: Iterable[CSSSelector] = (), with_code: bool = False
+    html: str, selectors: Iterable[CSSSelector] = (), with_code: bool = False, own_host: str = ""
 ) -> tuple[str, list[Block], list[str]]:
     """The page's ``<html lang>``, its visible text blocks in page order, and its code texts.
 
-    The code texts (``code``, ``pre``, ``kbd``, ...) are only collected ``with_code``.
+    The code texts (``code``, ``pre``, ``kbd``, API signatures, names in links to other sites
+    than ``own_host``) are only collected ``with_code``.
     Block ``lang`` is only what elements *below* ``<html>`` declare, so callers can tell an
     explicit declaration on a paragraph from a page-wide default (often a template's).
     """
@@ -298,7 +393,7 @@ def extract_blocks(
     skip: set = set()
     for selector in selectors:
         skip.update(selector(root))
-    walker = _Walker(skip, with_code)
+    walker = _Walker(skip, with_code, own_host.removeprefix("www."))
     head = root.find("head")
     if head is not None:
         title = head.find("title")

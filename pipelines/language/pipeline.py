@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import time
 from typing import Any
 
 import scrapy
 from scrapy.exceptions import NotConfigured
 
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.items import FindingsBatch, Page
 from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.language.checker import BlockResult, Issue, LanguageChecker
+from pipelines.language.engine import GrammarWorker
 from pipelines.language.extract import compile_selectors
 from pipelines.language.languagetool import (
     MAX_CHARS,
@@ -20,6 +22,7 @@ from pipelines.language.languagetool import (
     lt_language,
 )
 from pipelines.language.suggest import Suggester
+from pipelines.language.tokens import normalise as normalise_apostrophes
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,11 @@ class LanguagePipeline:
 
     Settings: ``FLAWLESS_LANGUAGE_ENABLED``, ``FLAWLESS_SKIP_SELECTORS`` (plus the site's
     ``skip_selectors``), ``LANGUAGETOOL_URL`` (grammar by a LanguageTool server instead of the
-    built-in rules; on its failure the built-in rules take over for the page).
+    offline engine; on its failure the offline engine takes over for the page).
+
+    Grammar runs after spelling, per page: the page's new English blocks go to the offline
+    engine (Harper plus our own rules, :mod:`pipelines.language.engine`) on a thread of its own,
+    or to the LanguageTool server, so the reactor thread never waits on it.
     """
 
     def __init__(self, crawler: scrapy.crawler.Crawler):
@@ -49,10 +56,15 @@ class LanguagePipeline:
         self.lt: LanguageToolClient | None = None
         self.checker: LanguageChecker | None = None
         self.suggester = Suggester()
+        self.grammar = GrammarWorker()
         self.site_id = 0
         self.crawl_id = 0
         self.crawl: CrawlLifecycle | None = None
         self.shared = False
+        self.ignored = Dismissals()
+        """What the owner marked "not a mistake": grammar (rule, text) here; words are in ``words``."""
+        self.cpu = 0.0
+        """CPU seconds of the stage's own work on the reactor thread (see :meth:`cpu_seconds`)."""
 
     @classmethod
     def from_crawler(cls, crawler: scrapy.crawler.Crawler) -> LanguagePipeline:
@@ -73,7 +85,8 @@ class LanguagePipeline:
         self.crawl_id = crawl.crawl_id
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
-        words = await self._site_words(site.id)
+        words, self.ignored = await self._site_words(site.id)
+        start = time.thread_time()
         if self.lt_url:
             self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)
         self.checker = LanguageChecker(
@@ -81,30 +94,46 @@ class LanguagePipeline:
             words,
             selectors,
             site_url=getattr(site, "url", ""),
-            builtin_grammar=self.lt is None,
+            builtin_grammar=False,
         )
+        self.cpu += time.thread_time() - start
         crawl.add_finalizer(self.finalize)
 
-    async def _site_words(self, site_id: int) -> list[str]:
+    async def _site_words(self, site_id: int) -> tuple[list[str], Dismissals]:
+        """The site's words, and what it marked not a mistake."""
         from flawless_spider.db import Database
 
         db = Database.from_crawler(self.crawler)
 
-        def fetch() -> list[str]:
+        def fetch() -> tuple[list[str], Dismissals]:
             with db.transaction() as cur:
                 cur.execute("SELECT word FROM site_words WHERE site_id = %s", (site_id,))
-                return [row["word"] for row in cur.fetchall()]
+                words = [row["word"] for row in cur.fetchall()]
+                return words, Dismissals.load(cur, site_id)
 
         return await db.run(fetch)
+
+    def _kept(self, findings: list[dict]) -> list[dict]:
+        """``findings`` without the grammar ones the owner dismissed (that rule, that text)."""
+        if not self.ignored.grammar:
+            return findings
+        return [f for f in findings if f.get("type") != "grammar"
+                or not self.ignored.grammar_ignored(f.get("rule"), f.get("text"))]
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Page) or not item.html or self.checker is None:
             return item
         try:
+            start = time.thread_time()
             analysed = self.checker.analyse(item.html, item.lang, item.headers.get("content-language", ""))
+            self.cpu += time.thread_time() - start
             if self.lt is not None:
                 await self._languagetool(analysed)
+            else:
+                await self._offline(analysed)
+            start = time.thread_time()
             item.findings.extend(self.checker.page_findings(item.url, analysed))
+            self.cpu += time.thread_time() - start
             if self.shared:
                 held = self.checker.take_held()
                 if held is not None:
@@ -115,23 +144,27 @@ class LanguagePipeline:
             logger.exception("The language stage failed on %s", item.url)
             self.crawler.stats.inc_value("flawless/check_errors/language")
             item.check_failed.append("language")
+        if self.ignored.grammar:
+            item.findings[:] = self._kept(item.findings)
         return item
+
+    async def _offline(self, analysed: list, todo: dict[str, list[BlockResult]] | None = None) -> None:
+        """Grammar of the page's not-yet-checked English blocks by the offline engine, batched
+        per page and run on the grammar thread."""
+        for tag, results in (todo if todo is not None else self.checker.grammar_todo(analysed)).items():
+            texts = [normalise_apostrophes(r.text) for r in results]
+            for r, matches in zip(results, await self.grammar.check(texts, tag), strict=True):
+                r.grammar = [Issue.grammar(m) for m in matches]
 
     async def _languagetool(self, analysed: list) -> None:
         """Grammar of the page's not-yet-checked English blocks by the LanguageTool server."""
-        todo: dict[str, list[BlockResult]] = defaultdict(list)
-        seen: set[int] = set()
-        for _, result in analysed:
-            if result.grammar is None and id(result) not in seen:
-                seen.add(id(result))
-                todo[result.tag or ""].append(result)
+        todo = self.checker.grammar_todo(analysed)
         for tag, results in todo.items():
             try:
                 matches = await self.lt.check([r.text for r in results], lt_language(tag))
             except LanguageToolError as exc:
-                logger.warning("%s; using the built-in grammar rules for this page", exc)
-                for r in results:
-                    r.grammar = self.checker.builtin(r.text)
+                logger.warning("%s; using the offline grammar engine for this page", exc)
+                await self._offline(analysed, {tag: results})
                 continue
             for r in results:
                 r.grammar = []
@@ -166,9 +199,14 @@ class LanguagePipeline:
         if self.shared and self.crawl is not None:
             for held in await self.crawl.held("language"):
                 self.checker.merge(held)
+        start = time.thread_time()
         pending = self.checker.pending_suggestions()
+        self.cpu += time.thread_time() - start
         suggestions = await self.suggester.suggest_many(pending)
-        findings = self.checker.finalize(lambda tag, word: suggestions.get((tag, word), []))
+        start = time.thread_time()
+        findings = self._kept(
+            self.checker.finalize(lambda tag, word: suggestions.get((tag, word), [])))
+        self.cpu += time.thread_time() - start
         stats = self.crawler.stats
         if stats is not None:
             # Evidence for "fixed": spelling and grammar were checked on every page of this crawl.
@@ -176,9 +214,17 @@ class LanguagePipeline:
             stats.set_value("flawless/checked/grammar", True)
             stats.set_value("flawless/language/words", self.checker.words)
             stats.set_value("flawless/language/candidate_words", len(self.checker.candidates))
+            stats.set_value("flawless/language/cpu_seconds", round(self.cpu_seconds(), 3))
         if not findings:
             return []
         return [FindingsBatch(self.site_id, self.crawl_id, findings, source="language")]
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the language stage in this crawl: its work on the reactor thread, the
+        grammar thread and the suggestion thread (not the await between them). Words checked
+        divided by this is the stage's speed in words per CPU second."""
+        return self.cpu + self.grammar.cpu + self.suggester.cpu
+
     def close_spider(self) -> None:
         self.suggester.close()
+        self.grammar.close()

@@ -18,6 +18,7 @@ import enchant
 
 from pipelines.language import misspellings
 from pipelines.language.dictionaries import hunspell_dict
+from pipelines.language.grammar import MISSING_APOSTROPHE_WORDS
 from pipelines.language.tokens import PREFIXES, chunk_words, is_checkable
 
 OK, CANDIDATE, LIKELY, CERTAIN = 0, 1, 2, 3
@@ -31,6 +32,7 @@ def computing_terms() -> frozenset[str]:
 
 
 _CHUNK = re.compile(r"\S+")
+APOSTROPHE_ENDINGS = frozenset(("ed", "ing", "d", "th", "er", "ers"))
 CACHE_LIMIT = 500_000
 
 
@@ -94,13 +96,34 @@ class Speller:
     def _verdict(self, word: str) -> int:
         if not is_checkable(word) or self.known(word):
             return OK
+        if self.english and (word.lower() in MISSING_APOSTROPHE_WORDS or word.startswith("i'")):
+            return OK  # "dont", "i've": the grammar rules report these, with the right form
         if word[0].isupper() and self.known(word.lower()):
             return OK  # sentence start, title case
         if self.english and misspellings.corrections(word) is not None:
             return CERTAIN
+        if word.islower() and (len(word) < 3 or self._compound(word) or self._marked_form(word)):
+            return OK  # "zd", "maxlines", "webserver", "unpickles": format codes and identifiers
         if word[0].isupper() or (not word.isascii() and self.english):
             return CANDIDATE
         return LIKELY
+
+    def _marked_form(self, word: str) -> bool:
+        """ "or'ed", "m'th", "xz'ed": an ending set off by an apostrophe from a word or a short
+        name; nobody misspells a word by adding an apostrophe to it."""
+        stem, sep, ending = word.rpartition("'")
+        return bool(sep) and ending in APOSTROPHE_ENDINGS and (len(stem) <= 3 or self.known(stem))
+
+    def _compound(self, word: str) -> bool:
+        """Whether ``word`` is two known words run together (each of three letters or more) or
+        a prefix and a known word: how identifiers are named, not how words are misspelt."""
+        for i in range(2, len(word) - 2):
+            head, tail = word[:i], word[i:]
+            if head in PREFIXES and len(tail) >= 4 and self.known(tail):
+                return True
+            if i >= 3 and self.known(head) and self.known(tail):
+                return True
+        return False
 
     def chunk(self, chunk: str) -> tuple[tuple[str, int], ...]:
         """Non-OK ``(word, verdict)`` pairs of one whitespace-delimited chunk (cached)."""

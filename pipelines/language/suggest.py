@@ -8,6 +8,7 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import enchant
@@ -24,6 +25,8 @@ class Suggester:
         self._broker: enchant.Broker | None = None
         self._dicts: dict[str, enchant.Dict | None] = {}
         self._cache: dict[tuple[str, str], list[str]] = {}
+        self.cpu = 0.0
+        """CPU seconds spent on the suggestion thread."""
 
     def _dict(self, tag: str) -> enchant.Dict | None:
         if tag not in self._dicts:
@@ -57,7 +60,11 @@ class Suggester:
         return self._cache[key]
 
     def _many(self, items: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        return {item: self.suggest(*item) for item in items}
+        start = time.thread_time()
+        try:
+            return {item: self.suggest(*item) for item in items}
+        finally:
+            self.cpu += time.thread_time() - start
 
     async def suggest_many(self, items: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """Suggestions for ``(tag, word)`` pairs, computed on the suggester's own thread."""

@@ -1,10 +1,10 @@
 """Words worth spell-checking in a run of text, and the tokens that are not words at all.
 
 Text is split on whitespace into chunks; a chunk that looks like a URL, an e-mail address, a
-domain or file name, a path, a handle, a number, code (digits, underscores, operators) is
-skipped whole. The remaining chunks give words; ALL-CAPS, CamelCase and single letters are not
-checked either, because in real pages they are acronyms, product names and variables far more
-often than mistakes.
+domain or file name, a path, a handle, a number, a command-line option (``--noinput``), code
+(digits, underscores, operators) is skipped whole. The remaining chunks give words; ALL-CAPS,
+CamelCase and single letters are not checked either, because in real pages they are acronyms,
+product names and variables far more often than mistakes.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def chunk_words(chunk: str) -> tuple[str, ...]:
     chunk = normalise(chunk).strip(_EDGE)
     if not chunk or "://" in chunk or chunk.startswith("www."):
         return ()
+    if chunk[0] == "-" and len(chunk) > 1 and (chunk[1] == "-" or chunk[1].isalpha()):
+        return ()  # a command-line option: --noinput, -v
     if chunk.endswith(("'s", "'S")):
         chunk = chunk[:-2]
     chunk = chunk.strip("'-")

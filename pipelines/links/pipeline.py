@@ -29,6 +29,7 @@ from scrapy.http import Response
 from w3lib.url import safe_url_string
 
 from flawless_spider.db import Database
+from flawless_spider.dismissals import Dismissals
 from flawless_spider.extract import REFRESH, absolute
 from flawless_spider.findings import finding
 from flawless_spider.items import FindingsBatch, Link, Page
@@ -86,6 +87,8 @@ class LinkCheckPipeline:
         self._disallowed: tuple[int, set[str]] = (-1, set())
         self.active = False
         self.shared = False
+        self.ignored = Dismissals()
+        """Links the owner marked "not a mistake": never checked, never reported."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LinkCheckPipeline:
@@ -115,11 +118,14 @@ class LinkCheckPipeline:
         self.crawl = crawl
         self.site = crawl.site
         self.shared = crawl.shared is not None
+        self.scope = crawl.scope
         self.checker = Checker(self.crawler, is_same_site=self.site.is_same_site,
                                **self.checker_options)
         self.checker.known = self._known
         self.checker.hint = lambda url: self.hints.get(target_key(url))
-        self.cache = LinkCache(Database.from_crawler(self.crawler), self.cache_hours)
+        db = Database.from_crawler(self.crawler)
+        self.cache = LinkCache(db, self.cache_hours)
+        self.ignored = await db.run(self._load_ignored, db)
         crawl.add_finalizer(self.finalize)
         self.crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
         self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
@@ -149,6 +155,10 @@ class LinkCheckPipeline:
         if self.active:
             self.checker.cancel()
             await self.cache.flush()
+
+    def _load_ignored(self, db: Database) -> Dismissals:
+        with db.transaction() as cur:
+            return Dismissals.load(cur, self.site.id)
 
     # -- what the crawl saw ---------------------------------------------------------------
 
@@ -210,11 +220,15 @@ class LinkCheckPipeline:
         """Decide ``link`` now if possible (into ``findings``), else queue it for its target
         (into ``deferred``, when given: kept with the page for the end of the crawl)."""
         kind = kind_of(link, self.site.is_same_site)
-        if kind is Kind.SKIP:
-            return
+        if kind is Kind.SKIP or (link.url and self.scope.excluded(link.url)):
+            return  # excluded by the owner (sites set --exclude): not checked at all
         ref = ref_for(link, page_url)
+        if self.ignored.link_ignored(link.url):
+            return  # the owner said "not a mistake": not checked, not reported
         if kind is Kind.INVALID:
             ref.url = link.url or absolute(shown_url, link.raw) or link.raw.strip()
+            if self.ignored.link_ignored(ref.url):
+                return
             findings.append(self._finding(ref, Verdict("error", "invalid_url"), None))
             return
         if kind is Kind.MAILTO:
@@ -424,6 +438,9 @@ class LinkCheckPipeline:
                 elif (self.kinds[key] is Kind.PAGE and self.crawl.budget_exhausted
                       and not self.crawl.was_seen(key)):
                     self._settle(key, Result(self.urls[key], reason="budget", skipped=True))
+                elif key in self.crawl.trapped:
+                    # A trap's next URL is not worth a request as a link either (nor 600 of them).
+                    self._settle(key, Result(self.urls[key], reason="trap", skipped=True))
                 else:
                     jobs[key] = asyncio.ensure_future(self._check_resource(key))
             self.tasks.update(jobs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flawless_spider.crawls import html_pages
+from flawless_spider.crawls import WORKER_DIED, html_pages
 from flawless_spider.db import Database
 from pipelines.digest import outage, queue_digest
 
@@ -24,16 +24,19 @@ INCOMPLETE_REASONS = {
 
 def crawl_outcome(reason: str, root_error: str | None, root_detail: str,
                   left_out: dict[str, int], item_errors: int, stats: dict[str, Any], *,
-                  max_pages: int, depth_limit: int) -> tuple[str, str | None]:
+                  max_pages: int, depth_limit: int, trap_cut: dict[str, int] | None = None
+                  ) -> tuple[str, str | None]:
     """How a crawl ended: ``(status, reason in words)`` from Scrapy's close reason, the start
-    page, the limits that left URLs out, and pages a stage could not process."""
+    page, the limits that left URLs out (``trap_cut``: URLs per trap pattern), and pages a
+    stage could not process."""
     if root_error:
         return "failed", start_page_problem(root_error, root_detail)
     if reason != "finished":
         return "incomplete", INCOMPLETE_REASONS.get(reason, f"stopped early ({reason})")
     cuts = [LIMIT_REASONS[name].format(max_pages=max_pages, depth_limit=depth_limit,
                                        urls=_plural(left_out[name], "URL"),
-                                       more=_pages(left_out[name]).replace(" ", " more ", 1))
+                                       more=_pages(left_out[name]).replace(" ", " more ", 1),
+                                       patterns=trap_patterns(trap_cut or {}))
             for name in LIMIT_REASONS if left_out.get(name)]
     if cuts:
         return "incomplete", "; ".join(cuts)
@@ -48,9 +51,17 @@ def crawl_outcome(reason: str, root_error: str | None, root_detail: str,
 # Why a crawl stopped short of the site, with the number of pages (URLs) it left unfetched.
 LIMIT_REASONS = {
     "budget": "the page budget of {max_pages} pages was reached ({more} not fetched)",
-    "depth": "the depth limit of {depth_limit} links was reached ({more} not fetched)",
-    "trap": "{urls} that looked like a crawler trap not fetched",
+    "depth": "the depth limit (DEPTH_LIMIT={depth_limit}) was reached ({more} not fetched)",
+    "trap": "{urls} that looked like a crawler trap not fetched{patterns}",
 }
+
+
+def trap_patterns(cut: dict[str, int]) -> str:
+    """``: session ids in ?sid= (30 URLs), calendar /events/<n>/<n>/ (2 URLs)``, or ``""``."""
+    return (": " + ", ".join(f"{pattern} ({_plural(count, 'URL')})"
+                             for pattern, count in sorted(cut.items(), key=lambda kv: -kv[1]))
+            if cut else "")
+
 
 START_PAGE_PROBLEMS = {
     "robots": "robots.txt does not allow crawling the start page",
@@ -123,8 +134,10 @@ def finish_crawl(db: Database, site_id: int, crawl_id: int, status: str, reason:
     never counts towards the schedule or an outage. All in one transaction.
     """
     with db.transaction() as cur:
-        cur.execute("SELECT kind, status FROM crawls WHERE id = %s", (crawl_id,))
+        cur.execute("SELECT kind, status, reason FROM crawls WHERE id = %s FOR UPDATE", (crawl_id,))
         row = cur.fetchone()
+        if row and row["status"] != "running" and row["reason"] != WORKER_DIED:
+            return  # a retry after a commit whose answer was lost: already recorded
         kind = row["kind"] if row else "full"
         if status != "failed" and checked:
             cur.execute(FIX_SQL, {"crawl": crawl_id, "site": site_id, "checked": list(checked)})
