@@ -20,9 +20,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from scrapy import Spider
+from scrapy.extension import ExtensionManager
 from scrapy.utils.test import get_crawler
 
 from flawless_spider.items import Page
+from flawless_spider.lifecycle import CrawlLifecycle
 from pipelines.language import LanguagePipeline
 from pipelines.language.extract import extract_blocks
 
@@ -143,7 +145,9 @@ def run_pipeline(db_url: str, site_id: int, pages: dict[str, str]) -> tuple[list
     the threads alive while it ran and the crawl's stats."""
     crawler = get_crawler(Spider, {"DATABASE_URL": db_url})
     site = SimpleNamespace(id=site_id, url=BASE, domain="voices.test", language="en_US", settings={})
-    crawler.spider = SimpleNamespace(site=site, crawl_id=1, finalizers=[])
+    crawler.spider = Spider(name="voices")
+    lifecycle = CrawlLifecycle(crawler, site, crawl_id=1, kind="full")
+    crawler.extensions = ExtensionManager(lifecycle, crawler=crawler)
     threads: set[str] = set()
 
     async def go() -> list[dict]:
@@ -156,7 +160,7 @@ def run_pipeline(db_url: str, site_id: int, pages: dict[str, str]) -> tuple[list
                         lang="en", headers={})  # fmt: skip
             found.extend((await pipeline.process_item(page)).findings)
             threads.update(t.name for t in threading.enumerate())
-        for finalize in crawler.spider.finalizers:
+        for finalize in lifecycle.finalizers:
             for batch in await finalize():
                 found.extend(batch.findings)
         pipeline.close_spider()
