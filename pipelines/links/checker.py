@@ -66,9 +66,13 @@ class Hop:
     """Not asked: the host's earlier answer (no such name, refused) holds for this URL too."""
 
 
-class HostGate:
-    """A per-host semaphore that lets the waiter with the lowest priority in first (then the
-    earliest): the links checked longest ago (never: 0) get the host's budget first."""
+class Gate:
+    """A semaphore that lets the waiter with the lowest priority in first (then the earliest).
+
+    Per host, the priority is when the link was last checked (never: 0), so a host's budget
+    goes to the links checked longest ago; for the global limit, it is minus the waiting
+    host's queue, so the busiest host (the end of the external phase) never waits for it.
+    """
 
     def __init__(self, limit: int):
         self.free = limit
@@ -88,6 +92,10 @@ class HostGate:
                 self.release()  # handed the slot, then cancelled: pass it on
             raise
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
     def release(self) -> None:
         while self._waiting:
             _, _, future = heapq.heappop(self._waiting)
@@ -101,7 +109,7 @@ class HostGate:
 class Host:
     """What this crawl learnt of one external ``host:port``."""
 
-    gate: HostGate
+    gate: Gate
     first: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held by the first request to the host: the others wait for its answer."""
     answered: bool = False
@@ -161,7 +169,7 @@ class Checker:
         """What the crawl knows of an internal URL (its page, or robots.txt forbade it)."""
         self.hint: Callable[[str], tuple[int, str] | None] = lambda url: None
         """A redirect the crawl met for an internal URL, as ``(status, location)``."""
-        self._all = asyncio.Semaphore(max(1, concurrency))
+        self._all = Gate(max(1, concurrency))
         self._host_limit = max(1, host_concurrency)
         self._hosts: dict[str, Host] = {}
         self.host_budget = max(0, host_budget)
@@ -245,8 +253,11 @@ class Checker:
             await state.gate.acquire(priority)
             try:
                 if internal:
-                    async with self._all:
+                    await self._all.acquire(0.0)
+                    try:
                         hop = await self._request(url, method, internal, want_body)
+                    finally:
+                        self._all.release()
                 elif state.answered:
                     hop = await self._external(url, method, want_body, name, state, tries == 0)
                 else:
@@ -286,8 +297,11 @@ class Checker:
             if not await self.take_check(name):
                 self.crawler.stats.inc_value("flawless/links/host_budget_skipped")
                 return Hop(skip="host_budget", method=method)
-        async with self._all:
+        await self._all.acquire(-state.gate.waiting)
+        try:
             hop = await self._request(url, method, False, want_body)
+        finally:
+            self._all.release()
         state.answered = True
         if hop.error == "dns":
             self._unresolved.add(name)
@@ -361,7 +375,7 @@ class Checker:
     def _host(self, host: str) -> Host:
         state = self._hosts.get(host)
         if state is None:
-            state = self._hosts[host] = Host(HostGate(self._host_limit))
+            state = self._hosts[host] = Host(Gate(self._host_limit))
         return state
 
     # -- the downloader side --------------------------------------------------------------
