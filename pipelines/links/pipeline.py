@@ -289,8 +289,9 @@ class LinkCheckPipeline:
             self._settle(key, result)
         await self._share(cached)
         # Links never checked go first, then those checked longest ago (a host's budget rotates).
-        await asyncio.gather(*(self._check(key, checked.get(key, 0.0))
-                               for key in keys if key not in cached))
+        waiting = sorted((key for key in keys if key not in cached),
+                         key=lambda key: checked.get(key, 0.0))
+        await asyncio.gather(*(self._check(key, checked.get(key, 0.0)) for key in waiting))
 
     async def _take_shared_check(self, host: str) -> bool:
         shared = self.crawl.shared
