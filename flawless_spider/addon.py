@@ -7,7 +7,10 @@ defaults < environment < ``-s`` holds for them too:
 
 - ``REDIS_URL`` chooses the scheduler: the shared frontier (:mod:`flawless_spider.frontier`)
   when set, Scrapy's own in-memory scheduler otherwise;
-- ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set).
+- ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set);
+- ``CONCURRENT_REQUESTS`` is raised by ``FLAWLESS_LINK_CONCURRENCY``: link checks go through
+  the downloader, and Scrapy holds the crawl's own requests back while ``CONCURRENT_REQUESTS``
+  downloads are in flight, so checks of many external hosts would otherwise stall the crawl.
 
 Components are added with ``setdefault``: a project that lists one of them (or disables it
 with ``None``) keeps its own choice.
@@ -59,6 +62,17 @@ class FlawlessAddon:
                 settings.setdefault_in_component_priority_dict(name, load_object(path), order)
         if _unset(settings, "USER_AGENT"):
             settings.set("USER_AGENT", user_agent(settings.get("FLAWLESS_CONTACT_URL")), "addon")
+        try:
+            checks = settings.getbool("FLAWLESS_LINKS_ENABLED") and max(
+                1, settings.getint("FLAWLESS_LINK_CONCURRENCY"))
+            pages = settings.getint("CONCURRENT_REQUESTS")
+        except ValueError:
+            checks = 0  # flawless_spider.config reports the bad value in one line
+        if checks:
+            # At the priority of the value it adds to: whoever set CONCURRENT_REQUESTS keeps it
+            # for the crawl's pages, and link checks come on top.
+            settings.set("CONCURRENT_REQUESTS", pages + checks,
+                         settings.getpriority("CONCURRENT_REQUESTS"))
         if settings.get("REDIS_URL") and _unset(settings, "SCHEDULER"):
             for name, value in SHARED_SCHEDULER.items():
                 if _unset(settings, name):

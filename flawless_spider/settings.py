@@ -32,15 +32,17 @@ FLAWLESS_HEARTBEAT_TIMEOUT = 600  # seconds without a heartbeat before a crawl c
 
 # Link checks.
 FLAWLESS_LINKS_ENABLED = True
-FLAWLESS_LINK_CACHE_HOURS = 24.0  # external results are reused this long
+FLAWLESS_LINK_CACHE_HOURS = 168.0  # external results that work are reused this long (7 days)
 FLAWLESS_LINK_TIMEOUT = 20.0
 FLAWLESS_LINK_RETRIES = 2
 FLAWLESS_LINK_MAX_REDIRECTS = 10
 FLAWLESS_LINK_MAX_RETRY_AFTER = 60.0
 FLAWLESS_CHECK_EXTERNAL = True
 FLAWLESS_LINK_RETRY_DELAY = 1.0  # first backoff in seconds (doubles each retry)
-FLAWLESS_LINK_CONCURRENCY = 8  # link checks in flight
+FLAWLESS_LINK_CONCURRENCY = 64  # link checks in flight (on top of CONCURRENT_REQUESTS)
 FLAWLESS_LINK_HOST_CONCURRENCY = 2  # link checks in flight per external host
+FLAWLESS_LINK_HOST_BUDGET = 200  # external checks per host per crawl (0: no limit)
+FLAWLESS_LINK_HOST_FAILURES = 3  # refusals/timeouts in a row before a host is given up this crawl
 
 # Language checks.
 FLAWLESS_LANGUAGE_ENABLED = True

@@ -14,7 +14,8 @@ seconds after a worker last touched the crawl (the last worker deletes them when
 ``lease:<id>``     requests a worker took and has not finished (its page not stored yet):
                    back to the queue when the worker's ``alive`` key expires
 ``links``/``claims``  link check results by target, and which worker checks a target;
-                   ``hints`` the redirects the crawl met
+                   ``hints`` the redirects the crawl met; ``hostchecks`` link checks per
+                   external host (its budget, ``FLAWLESS_LINK_HOST_BUDGET``)
 ``held:<stage>``   what each stage keeps for the end of the crawl, per page
 ``pages``          content hashes of the crawl's pages, ``parked`` pages that may be another
                    address of a page (folded at the end), ``folded`` the ones that were
@@ -37,7 +38,7 @@ import redis
 LIMITS = ("budget", "depth", "trap")
 NAMES = ("requests", "dupefilter", "seen", "left", "left_out", "disallowed", "workers", "links",
          "claims", "hints", "held:links", "held:language", "pages", "parked", "folded", "root", "stop",
-         "final", "stats")
+         "final", "stats", "hostchecks")
 
 # Take a page request's `key` and queue it, in one step (a worker killed in between would
 # otherwise leave a URL taken that no one fetches). A fingerprint already scheduled (a
@@ -309,6 +310,10 @@ class SharedCrawl:
     def claim_link(self, key: str) -> bool:
         """True when this worker is the one to check the target ``key``."""
         return bool(self.server.hsetnx(self.key("claims"), key, self.worker))
+
+    def take_host_check(self, host: str) -> int:
+        """Count one more link check on ``host``; returns the crawl's count so far."""
+        return int(self.server.hincrby(self.key("hostchecks"), host, 1))
 
     def put_links(self, results: dict[str, Any]) -> None:
         if results:

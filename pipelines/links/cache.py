@@ -1,7 +1,9 @@
 """The ``link_cache`` table: external results reused across crawls until they expire.
 
-Only answers that need no action are cached (the target works, maybe after redirects): a
+Only answers that need no action are reused (the target works, maybe after redirects): a
 broken or unverified link is always checked again, so a report never rests on a stale failure.
+Failures are written too (marked ``failed``), for when they were checked: a host's budget of
+checks goes to the links checked longest ago, so every link gets its turn.
 """
 
 from __future__ import annotations
@@ -22,33 +24,43 @@ class LinkCache:
     def __init__(self, db: Database, hours: float):
         self.db = db
         self.seconds = max(0.0, hours) * 3600
-        self._pending: dict[str, Result] = {}
+        self._pending: dict[str, tuple[Result, bool]] = {}
 
     @property
     def enabled(self) -> bool:
         return self.seconds > 0
 
-    async def get_many(self, keys: list[str]) -> dict[str, Result]:
-        """Fresh cached results for ``keys`` (canonical target URLs)."""
+    async def get_many(self, keys: list[str]) -> tuple[dict[str, Result], dict[str, float]]:
+        """Fresh cached results for ``keys`` (canonical target URLs), and when each of the
+        others was last checked (epoch seconds) if it ever was."""
         if not self.enabled or not keys:
-            return {}
-        rows = await self.db.run(self._select, keys)
-        return {row["url"]: _result(row) for row in rows}
+            return {}, {}
+        fresh: dict[str, Result] = {}
+        checked: dict[str, float] = {}
+        for row in await self.db.run(self._select, keys):
+            if row["fresh"]:
+                fresh[row["url"]] = _result(row)
+            else:
+                checked[row["url"]] = row["at"]
+        return fresh, checked
 
     def _select(self, keys: list[str]) -> list[dict[str, Any]]:
         return self.db.query(
-            "SELECT url, status, error, final_url, result FROM link_cache"
-            " WHERE url = ANY(%s) AND checked_at > now() - make_interval(secs => %s)",
-            (keys, self.seconds),
+            "SELECT url, status, error, final_url, result,"
+            " extract(epoch FROM checked_at)::float8 AS at,"
+            " (checked_at > now() - make_interval(secs => %s)"
+            "  AND NOT coalesce((result->>'failed')::boolean, false)) AS fresh"
+            " FROM link_cache WHERE url = ANY(%s)",
+            (self.seconds, keys),
         )
 
     def put(self, key: str, result: Result) -> None:
-        """Remember ``result`` if it is worth reusing (see the module docstring)."""
-        if not self.enabled or result.cached or result.skipped or result.error:
+        """Remember ``result``: to reuse if it needs no action, else when it was checked."""
+        if not self.enabled or result.cached or result.skipped:
             return
         verdict = judge(result.status, result.error, result.reason, result.first_hop)
-        if verdict is None or verdict.error == "permanent_redirect":
-            self._pending[key] = result
+        works = not result.error and (verdict is None or verdict.error == "permanent_redirect")
+        self._pending[key] = (result, not works)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -58,9 +70,10 @@ class LinkCache:
         if pending:
             await self.db.run(self._upsert, pending)
 
-    def _upsert(self, pending: dict[str, Result]) -> None:
-        rows = [(key, r.status, r.error, r.final_url or None, json.dumps(r.to_cache()))
-                for key, r in pending.items()]
+    def _upsert(self, pending: dict[str, tuple[Result, bool]]) -> None:
+        rows = [(key, r.status, r.error, r.final_url or None,
+                 json.dumps({**r.to_cache(), "failed": True} if failed else r.to_cache()))
+                for key, (r, failed) in pending.items()]
         with self.db.transaction() as cur:
             psycopg2.extras.execute_values(
                 cur,

@@ -3,15 +3,25 @@ with backoff and Retry-After, per-host limits, and redirects followed by hand so
 
 Every URL is requested at most once per crawl (plus its retries): hop results are shared, so
 two links whose redirects meet fetch the common part once.
+
+Other people's hosts are asked politely and only as much as needed: a check takes its host's
+slot before a global one (so the queue of one busy host never holds slots other hosts could
+use), the first request to a host goes alone, a name that did not resolve is not looked up again
+this crawl (its other URLs get the same answer), a host that refused or timed out
+``host_failures`` times in a row is not asked again this crawl, and each host gets at most
+``host_budget`` checks per crawl (the rest are *unverified*: skipped, never a finding).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -34,6 +44,8 @@ logger = logging.getLogger(__name__)
 CSS_MAXSIZE = 2 * 1024 * 1024
 # Failures after which HEAD is not worth repeating as GET.
 FINAL_ERRORS = frozenset({"dns", "refused", "tls", "blocked", "robots", "timeout"})
+# Failures to connect that count towards giving up on a host for the rest of the crawl.
+HOST_FAILURES = frozenset({"refused", "timeout"})
 
 
 @dataclass
@@ -48,6 +60,63 @@ class Hop:
     content_type: str = ""
     body: bytes = b""
     attempts: int = 0
+    skip: str = ""
+    """Not asked (``host_budget``, ``host_unresponsive``): the target stays unverified."""
+    inferred: bool = False
+    """Not asked: the host's earlier answer (no such name, refused) holds for this URL too."""
+
+
+class Gate:
+    """A semaphore that lets the waiter with the lowest priority in first (then the earliest).
+
+    Per host, the priority is when the link was last checked (never: 0), so a host's budget
+    goes to the links checked longest ago; for the global limit, it is minus the waiting
+    host's queue, so the busiest host (the end of the external phase) never waits for it.
+    """
+
+    def __init__(self, limit: int):
+        self.free = limit
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: float) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the slot, then cancelled: pass it on
+            raise
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
+@dataclass
+class Host:
+    """What this crawl learnt of one external ``host:port``."""
+
+    gate: Gate
+    first: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by the first request to the host: the others wait for its answer."""
+    answered: bool = False
+    failures: int = 0
+    """Connection failures (refused, timeout) in a row."""
+    down: str = ""
+    """The failure the host is given up for (``refused``, ``timeout``), after ``failures``."""
 
 
 @dataclass
@@ -87,7 +156,8 @@ class Checker:
 
     def __init__(self, crawler: Any, *, timeout: float, retries: int, max_redirects: int,
                  max_retry_after: float, retry_delay: float, concurrency: int,
-                 host_concurrency: int, is_same_site: Callable[[str], bool]):
+                 host_concurrency: int, is_same_site: Callable[[str], bool],
+                 host_budget: int = 0, host_failures: int = 3):
         self.crawler = crawler
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -99,17 +169,25 @@ class Checker:
         """What the crawl knows of an internal URL (its page, or robots.txt forbade it)."""
         self.hint: Callable[[str], tuple[int, str] | None] = lambda url: None
         """A redirect the crawl met for an internal URL, as ``(status, location)``."""
-        self._all = asyncio.Semaphore(max(1, concurrency))
+        self._all = Gate(max(1, concurrency))
         self._host_limit = max(1, host_concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, Host] = {}
+        self.host_budget = max(0, host_budget)
+        self.host_failures = max(1, host_failures)
+        self._unresolved: set[str] = set()
+        """Host names whose lookup failed this crawl: not looked up again."""
+        self._checks: Counter[str] = Counter()
+        self.take_check: Callable[[str], Awaitable[bool]] = self._take_check
+        """Whether a host (by name) has budget for one more check; shared crawls count in Redis."""
         self._paused_until: dict[str, float] = {}
         self._hops: dict[str, asyncio.Task[Hop]] = {}
         self.requests = 0
 
     # -- one target, following redirects ------------------------------------------------
 
-    async def check(self, url: str, want_body: bool = False) -> Result:
-        """Follow ``url`` through its redirects to a final answer."""
+    async def check(self, url: str, want_body: bool = False, priority: float = 0.0) -> Result:
+        """Follow ``url`` through its redirects to a final answer; ``priority`` orders the
+        checks waiting for one host (lower first: when the target was last checked, or 0)."""
         chain: list[list[Any]] = []
         visited = {target_key(url)}
         current = url
@@ -123,9 +201,11 @@ class Checker:
             if hinted is not None:  # the crawl saw this redirect already: don't ask again
                 hop = Hop(status=hinted[0], location=hinted[1])
             else:
-                hop = await self.hop(current, want_body)
+                hop = await self.hop(current, want_body, priority)
             if hop.error == "robots":
                 return Result(url, error=None, reason="robots", skipped=True, chain=chain)
+            if hop.skip:
+                return Result(url, reason=hop.skip, skipped=True, chain=chain)
             if hop.status in REDIRECT_STATUSES and hop.location:
                 chain.append([current, hop.status])
                 if urlsplit(hop.location).scheme not in ("http", "https"):
@@ -149,26 +229,44 @@ class Checker:
 
     # -- one URL, with retries ------------------------------------------------------------
 
-    def hop(self, url: str, want_body: bool = False) -> asyncio.Task[Hop]:
+    def hop(self, url: str, want_body: bool = False, priority: float = 0.0) -> asyncio.Task[Hop]:
         """The (shared) answer of one URL: requested once, whoever asks."""
         key = target_key(url)
         task = self._hops.get(key)
         if task is None:
-            task = self._hops[key] = asyncio.ensure_future(self._fetch(url, want_body))
+            task = self._hops[key] = asyncio.ensure_future(self._fetch(url, want_body, priority))
         return task
 
-    async def _fetch(self, url: str, want_body: bool) -> Hop:
+    async def _fetch(self, url: str, want_body: bool, priority: float = 0.0) -> Hop:
         internal = self.is_same_site(url)
         # Other people's servers get HEAD (cheap for them); the owner's server gets one GET,
         # cut after the first chunk: as cheap, and what a browser does, so never a false alarm.
         method = "GET" if want_body or internal else "HEAD"
+        parts = urlsplit(url)
+        host, name = parts.netloc.lower(), (parts.hostname or "").lower()
+        state = self._host(host)
         attempt = 0
         tries = 0
         while True:
-            host = urlsplit(url).netloc.lower()
             await self._wait_for_host(host)
-            async with self._all, self._host(host):
-                hop = await self._request(url, method, internal, want_body)
+            # The host's slot first, then a global one: a busy host's queue holds no global slot.
+            await state.gate.acquire(priority)
+            try:
+                if internal:
+                    await self._all.acquire(0.0)
+                    try:
+                        hop = await self._request(url, method, internal, want_body)
+                    finally:
+                        self._all.release()
+                elif state.answered:
+                    hop = await self._external(url, method, want_body, name, state, tries == 0)
+                else:
+                    async with state.first:  # first contact: one request until the host answers
+                        hop = await self._external(url, method, want_body, name, state, tries == 0)
+            finally:
+                state.gate.release()
+            if hop.skip or hop.inferred:
+                return hop  # settled from what the host did before: no request made
             tries += 1
             hop.attempts = tries
             if method == "HEAD" and _head_refused(hop):
@@ -182,6 +280,42 @@ class Checker:
             attempt += 1
             self.crawler.stats.inc_value("flawless/links/retries")
             await asyncio.sleep(wait)
+
+    async def _external(self, url: str, method: str, want_body: bool, name: str, state: Host,
+                        first: bool) -> Hop:
+        """One request to another site's host, unless what the host did already answers it."""
+        if first:
+            if name in self._unresolved:
+                self.crawler.stats.inc_value("flawless/links/dns_failures_cached")
+                return Hop(error="dns", method=method, inferred=True)  # same lookup, same answer
+            if state.down == "refused":  # nothing listens: every URL of it meets the same refusal
+                self.crawler.stats.inc_value("flawless/links/host_failures_cached")
+                return Hop(error="refused", method=method, inferred=True)
+            if state.down:  # timed out: its other URLs may answer; we just do not know
+                self.crawler.stats.inc_value("flawless/links/host_failures_cached")
+                return Hop(skip="host_unresponsive", method=method)
+            if not await self.take_check(name):
+                self.crawler.stats.inc_value("flawless/links/host_budget_skipped")
+                return Hop(skip="host_budget", method=method)
+        await self._all.acquire(-state.gate.waiting)
+        try:
+            hop = await self._request(url, method, False, want_body)
+        finally:
+            self._all.release()
+        state.answered = True
+        if hop.error == "dns":
+            self._unresolved.add(name)
+        elif hop.error in HOST_FAILURES:
+            state.failures += 1
+            if state.failures >= self.host_failures:
+                state.down = hop.error
+        elif hop.status is not None or hop.error not in ("tls", "blocked", "network"):
+            state.failures = 0
+        return hop
+
+    async def _take_check(self, name: str) -> bool:
+        self._checks[name] += 1
+        return not self.host_budget or self._checks[name] <= self.host_budget
 
     async def _request(self, url: str, method: str, internal: bool, want_body: bool) -> Hop:
         meta: dict[str, Any] = {
@@ -238,11 +372,11 @@ class Checker:
         while (delay := self._paused_until.get(host, 0.0) - time.monotonic()) > 0:
             await asyncio.sleep(delay)
 
-    def _host(self, host: str) -> asyncio.Semaphore:
-        semaphore = self._hosts.get(host)
-        if semaphore is None:
-            semaphore = self._hosts[host] = asyncio.Semaphore(self._host_limit)
-        return semaphore
+    def _host(self, host: str) -> Host:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = Host(Gate(self._host_limit))
+        return state
 
     # -- the downloader side --------------------------------------------------------------
 

@@ -103,9 +103,11 @@ class LinkCheckPipeline:
             "retry_delay": settings.getfloat("FLAWLESS_LINK_RETRY_DELAY", 1.0),
             "concurrency": settings.getint("FLAWLESS_LINK_CONCURRENCY", 8),
             "host_concurrency": settings.getint("FLAWLESS_LINK_HOST_CONCURRENCY", 2),
+            "host_budget": settings.getint("FLAWLESS_LINK_HOST_BUDGET", 0),
+            "host_failures": settings.getint("FLAWLESS_LINK_HOST_FAILURES", 3),
         }
         return cls(crawler, check_external=settings.getbool("FLAWLESS_CHECK_EXTERNAL", True),
-                   cache_hours=settings.getfloat("FLAWLESS_LINK_CACHE_HOURS", 24.0),
+                   cache_hours=settings.getfloat("FLAWLESS_LINK_CACHE_HOURS", 168.0),
                    checker_options=options)
 
     async def open_spider(self) -> None:
@@ -123,6 +125,8 @@ class LinkCheckPipeline:
                                **self.checker_options)
         self.checker.known = self._known
         self.checker.hint = lambda url: self.hints.get(target_key(url))
+        if self.shared:  # one budget per host for the crawl, whichever worker checks
+            self.checker.take_check = self._take_shared_check
         db = Database.from_crawler(self.crawler)
         self.cache = LinkCache(db, self.cache_hours)
         self.ignored = await db.run(self._load_ignored, db)
@@ -276,15 +280,30 @@ class LinkCheckPipeline:
         if self.shared:  # one worker checks each target
             keys = await self._claim(keys)
         try:
-            cached = await self.cache.get_many(keys)
+            cached, checked = await self.cache.get_many(keys)
         except Exception:
             logger.exception("Could not read the link cache")
-            cached = {}
+            cached, checked = {}, {}
         self.crawler.stats.inc_value("flawless/links/cache_hits", len(cached))
         for key, result in cached.items():
             self._settle(key, result)
         await self._share(cached)
-        await asyncio.gather(*(self._check(key) for key in keys if key not in cached))
+        # Links never checked go first, then those checked longest ago (a host's budget rotates).
+        waiting = sorted((key for key in keys if key not in cached),
+                         key=lambda key: checked.get(key, 0.0))
+        await asyncio.gather(*(self._check(key, checked.get(key, 0.0)) for key in waiting))
+
+    async def _take_shared_check(self, host: str) -> bool:
+        shared = self.crawl.shared
+        assert shared is not None
+        budget = self.checker.host_budget
+        if not budget:
+            return True
+        try:
+            return await asyncio.to_thread(shared.take_host_check, host) <= budget
+        except Exception as exc:
+            self.crawl.redis_lost(exc)
+            return False
 
     async def _claim(self, keys: list[str]) -> list[str]:
         """The targets among ``keys`` this worker is the one to check (the first to ask)."""
@@ -308,10 +327,11 @@ class LinkCheckPipeline:
         except Exception as exc:
             self.crawl.redis_lost(exc)
 
-    async def _check(self, key: str) -> None:
+    async def _check(self, key: str, priority: float = 0.0) -> None:
         url = self.urls[key]
         try:
-            result = await self.checker.check(url, want_body=key in self.stylesheets)
+            result = await self.checker.check(url, want_body=key in self.stylesheets,
+                                              priority=priority)
         except asyncio.CancelledError:
             raise
         except Exception:
