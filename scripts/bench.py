@@ -1,21 +1,21 @@
 """Benchmark: Flawless's full pipeline against a bare Scrapy spider on the same sites, in one run.
 
-Sections (``--sections``, comma-separated; default: generated,pydocs,internet,recrawl):
+Sections (--sections, comma-separated; default: generated,pydocs,internet,recrawl):
 
-generated  A generated site of prose pages with shared navigation (``--pages``, 5000), served by
+generated  A generated site of prose pages with shared navigation (--pages, 5000), served by
            nginx: the bare spider, then Flawless's full pipeline; pages/s of each and the ratio,
            peak RSS, CPU seconds per stage, words/s of the language stage inside the crawl and
            link checks/s. Past 5000 pages a 5000-page site is crawled too, for the memory growth
            per page between the two.
-pydocs     Debian's python3.11-doc HTML (``--pydocs-root``), the same two crawls, external links off.
+pydocs     Debian's python3.11-doc HTML (--pydocs-root), the same two crawls, external links off.
 internet   A site linking to a simulated internet on loopback (127.0.0.x hosts with latency, one
            busy host, slow ones, dead names, refused ports), crawled by Flawless with external
            checks on: the external phase's time against the politeness bound (busiest host's URLs
            x its latency / per-host concurrency), and DNS lookups per dead host.
 recrawl    The generated site crawled again into the same database: the second crawl's time
            against the first, and the 304 responses in nginx's access log.
-workers    One worker against two sharing a crawl through Redis (``--shared-pages``, 2000).
-language   The language stage's own micro-benchmark (one core, warm caches; ``--words``).
+workers    One worker against two sharing a crawl through Redis (--shared-pages, 2000).
+language   The language stage's own micro-benchmark (one core, warm caches; --words).
 
 Every crawl is a separate process, measured from outside (wall time, CPU time, peak RSS sampled
 every 0.1 s and the kernel's high-water mark) and from inside by a probe extension
@@ -533,21 +533,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sections", default=DEFAULT_SECTIONS, metavar="LIST",
                         help=f"comma-separated sections to run, or 'all' ({', '.join(SECTIONS)};"
                              f" default: {DEFAULT_SECTIONS})")
-    parser.add_argument("--pages", type=int, default=5000,
+    parser.add_argument("--pages", type=int, default=5000, metavar="N",
                         help="pages of the generated site (5000); past 5000 a 5000-page site is"
                              " crawled too, for the memory growth per page")
-    parser.add_argument("--pydocs-root", type=Path, default=PYDOCS,
+    parser.add_argument("--pydocs-root", type=Path, default=PYDOCS, metavar="DIR",
                         help=f"the HTML docs served for section pydocs ({PYDOCS})")
-    parser.add_argument("--host-concurrency", type=int, default=2,
+    parser.add_argument("--host-concurrency", type=int, default=2, metavar="N",
                         help="FLAWLESS_LINK_HOST_CONCURRENCY for section internet, and the"
                              " per-host concurrency of its politeness bound (2, the default)")
     parser.add_argument("--dns-delay", type=float, default=0.5, metavar="SECONDS",
                         help="seconds a failing DNS lookup of a dead host takes in section internet"
                              " (0.5; the dead names end in .invalid and fail at once on this machine,"
                              " on the internet a failure takes a round trip or a resolver timeout)")
-    parser.add_argument("--shared-pages", type=int, default=2000,
+    parser.add_argument("--shared-pages", type=int, default=2000, metavar="N",
                         help="pages of the site for section workers (2000)")
-    parser.add_argument("--words", type=int, default=200_000,
+    parser.add_argument("--words", type=int, default=200_000, metavar="N",
                         help="words for section language (200000)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
     args = parser.parse_args()
