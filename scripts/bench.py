@@ -452,8 +452,10 @@ def links_line(r: dict[str, Any]) -> str:
     targets = stats.get("flawless/links/targets", 0)
     cpu = r["cpu"].get("links", 0.0)
     per_cpu = f", {checked / cpu:,.0f} per CPU s of the link stage" if cpu else ""
+    requests, retries = stats.get("flawless/links/requests", 0), stats.get("flawless/links/retries", 0)
     return (f"links: {targets:,} targets, {checked:,} checked by request"
-            f" ({checked / r['wall']:,.1f}/s of the crawl{per_cpu})")
+            f" ({checked / r['wall']:,.1f}/s of the crawl{per_cpu}; {requests:,} requests,"
+            f" {retries:,} retries)")
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -505,6 +507,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                             for name, n in i["dns_lookups_dead"].items())
         print(f"  DNS lookups per dead host (target 1; each failure takes {i['dns_failure_delay']} s"
               f" here): {lookups}")
+        print(f"  {links_line(c)}")
         print(f"  CPU s by stage: {stage_line(c)}")
     if "recrawl" in results:
         r = results["recrawl"]
