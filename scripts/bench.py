@@ -458,7 +458,7 @@ def links_line(r: dict[str, Any]) -> str:
             f" {retries:,} retries)")
 
 
-def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+def report(results: dict[str, Any]) -> None:
     print()
     print(f"Flawless bench, {os.cpu_count()} cores; crawls without politeness delays"
           " (AutoThrottle off, 16 in flight, 16 per host); pages/s over each process's wall time")
@@ -553,6 +553,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=200_000, metavar="N",
                         help="words for section language (200000)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
+    parser.add_argument("--show", type=Path, metavar="PATH",
+                        help="crawl nothing: print the tables of figures written by --json to PATH")
     args = parser.parse_args()
     chosen = SECTIONS if args.sections == "all" else tuple(
         s.strip() for s in args.sections.split(",") if s.strip())
@@ -567,6 +569,14 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.show:
+        try:
+            report(json.loads(args.show.read_text()))
+        except OSError as exc:
+            sys.exit(f"cannot read {args.show}: {exc.strerror}")
+        except (ValueError, KeyError, TypeError) as exc:
+            sys.exit(f"{args.show} is not figures written by scripts/bench --json ({exc!r})")
+        return
     args.servers = []
     args.generated = None
     os.environ.setdefault("FLAWLESS_STATE_DIR", str(ROOT / "state" / "bench"))
@@ -601,7 +611,7 @@ def main() -> None:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         admin.close()
-    report(results, args)
+    report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
         print(f"\nFigures written to {args.json}")
