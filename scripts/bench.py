@@ -26,7 +26,9 @@ without politeness delays: AutoThrottle off, 16 requests in flight, 16 per host.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import random
@@ -571,11 +573,13 @@ def main() -> None:
     args = parse_args()
     if args.show:
         try:
-            report(json.loads(args.show.read_text()))
+            with contextlib.redirect_stdout(io.StringIO()) as tables:  # all or nothing
+                report(json.loads(args.show.read_text()))
         except OSError as exc:
             sys.exit(f"cannot read {args.show}: {exc.strerror}")
         except (ValueError, KeyError, TypeError) as exc:
             sys.exit(f"{args.show} is not figures written by scripts/bench --json ({exc!r})")
+        print(tables.getvalue(), end="")
         return
     args.servers = []
     args.generated = None
