@@ -240,12 +240,12 @@ def flawless(url: str, env: dict[str, str], work: Path, *extra: str, max_pages: 
     result["pages"] = result["stats"].get("flawless/pages_stored", 0)
     db = Database(env["DATABASE_URL"])
     try:
-        [row] = db.query("SELECT status FROM crawls ORDER BY id DESC LIMIT 1")
+        [row] = db.query("SELECT status, reason FROM crawls ORDER BY id DESC LIMIT 1")
     finally:
         db.close()
-    result["status"] = row["status"]
+    result["status"], result["reason"] = row["status"], row["reason"]
     if row["status"] != "complete":
-        print(f"  note: {what} ended {row['status']}", file=sys.stderr)
+        print(f"  note: {what} ended {row['status']}: {row['reason']}", file=sys.stderr)
     return result
 
 
