@@ -27,7 +27,7 @@ SETTINGS: dict[str, Any] = {
     "COOKIES_ENABLED": False,
     "TELNETCONSOLE_ENABLED": False,
     "HTTPERROR_ALLOW_ALL": True,
-    "DEPTH_LIMIT": 50,
+    "DEPTH_LIMIT": 0,
     "LOG_LEVEL": "WARNING",
     "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     "TWISTED_DNS_RESOLVER": "scrapy.resolver.CachingHostnameResolver",
