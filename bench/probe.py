@@ -3,11 +3,10 @@
 It writes one JSON file (``BENCH_PROBE_FILE``) when the engine stops, with:
 
 - ``stats``: the crawl's final Scrapy stats;
-- ``cpu``: CPU seconds of every thread of the process, attributed to the stage whose code was
-  running, by sampling each thread's stack every few milliseconds and charging it the thread's
-  CPU time used since the previous sample (the innermost frame under ``pipelines/<stage>/`` names
-  the stage; else ``flawless_spider/`` or the bare spider is "spider"; else "other": Scrapy,
-  Twisted and the rest);
+- ``cpu``: CPU seconds of the main thread by the stage whose code was running, sampled every few
+  milliseconds of CPU time (the innermost frame under ``pipelines/<stage>/`` names the stage;
+  else ``flawless_spider/`` or the bare spider is "spider"; else "other": Scrapy, Twisted and the
+  rest), and of every other thread by its name ("thread flawless-db", "thread asyncio", ...);
 - ``dns``: names looked up by the resolver behind Scrapy's DNS cache, each with its count
   (a cache hit is no lookup);
 - ``hosts``: for each host (and port) requested, ``[first request reached the downloader,
@@ -17,7 +16,8 @@ It writes one JSON file (``BENCH_PROBE_FILE``) when the engine stops, with:
 from __future__ import annotations
 
 import json
-import sys
+import re
+import signal
 import threading
 import time
 from collections import Counter
@@ -35,7 +35,7 @@ PIPELINES = str(ROOT / "pipelines") + "/"
 SPIDER = (str(ROOT / "flawless_spider") + "/", str(ROOT / "bench" / "bare.py"))
 # Frames that only launch the crawl (below them on the stack is everything): never a stage.
 LAUNCHERS = (str(ROOT / "flawless_spider" / "commands") + "/", str(ROOT / "flawless_spider" / "cli.py"))
-INTERVAL = 0.005
+INTERVAL = 0.005  # seconds of the process's CPU time between samples
 
 
 def stage_of(frame: Any) -> str:
@@ -55,36 +55,64 @@ def stage_of(frame: Any) -> str:
     return "spider" if spider else "other"
 
 
-class StageSampler(threading.Thread):
-    """Charges each thread's CPU time to the stage its stack shows, every ``INTERVAL`` seconds."""
+class StageSampler:
+    """Charges the main thread's CPU time to the stage its stack shows, and other threads' to them.
+
+    The main thread (the reactor, so the spider and every stage) is sampled by a ``SIGPROF``
+    handler every ``INTERVAL`` seconds of the process's CPU time: the handler runs in that thread,
+    between two bytecodes, so it walks its own stack (walking another running thread's frames
+    crashes Python 3.11). Other threads (the database's, asyncio's and Twisted's pools) are charged
+    by name, from their CPU clocks read every 0.1 s.
+    """
 
     def __init__(self) -> None:
-        super().__init__(name="bench-probe", daemon=True)
         self.cpu: Counter[str] = Counter()
-        self.last: dict[int, float] = {}
         self.samples = 0
+        self.main_last = 0.0
+        self.threads_last: dict[int, tuple[str, float]] = {}
         self.stopped = threading.Event()
+        self.poller = threading.Thread(target=self.poll, name="bench-probe", daemon=True)
 
-    def run(self) -> None:
-        while not self.stopped.wait(INTERVAL):
-            self.sample()
+    def start(self) -> None:
+        self.main_last = time.thread_time()
+        signal.signal(signal.SIGPROF, self.on_signal)
+        signal.siginterrupt(signal.SIGPROF, False)  # other threads' system calls restart
+        signal.setitimer(signal.ITIMER_PROF, INTERVAL, INTERVAL)
+        self.poller.start()
 
-    def sample(self) -> None:
-        frames = sys._current_frames()
-        me = self.ident
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
+        self.stopped.set()
+        self.poller.join()
+        self.poll_threads()
+        now = time.thread_time()
+        self.cpu["other"] += now - self.main_last
+        self.main_last = now
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        now = time.thread_time()
         self.samples += 1
+        self.cpu[stage_of(frame)] += now - self.main_last
+        self.main_last = now
+
+    def poll(self) -> None:
+        while not self.stopped.wait(0.1):
+            self.poll_threads()
+
+    def poll_threads(self) -> None:
+        main, me = threading.main_thread().ident, self.poller.ident
         for thread in threading.enumerate():
             ident = thread.ident
-            if ident is None or ident == me or ident not in frames:
+            if ident is None or ident in (main, me):
                 continue
             try:
                 used = time.clock_gettime(time.pthread_getcpuclockid(ident))
             except (OSError, ProcessLookupError):
                 continue  # ended since enumerate()
-            delta = used - self.last.get(ident, 0.0)
-            self.last[ident] = used
-            if delta > 0:
-                self.cpu[stage_of(frames[ident])] += delta
+            name = "thread " + re.sub(r"[_-]?\d+$", "", thread.name)
+            self.cpu[name] += used - self.threads_last.get(ident, (name, 0.0))[1]
+            self.threads_last[ident] = (name, used)
 
 
 class CountingResolver:
@@ -169,9 +197,7 @@ class Probe:
         self.hosts.setdefault(urlparse_cached(request).netloc, [now, now, 1])[1] = now
 
     def engine_stopped(self) -> None:
-        self.sampler.stopped.set()
-        self.sampler.join()
-        self.sampler.sample()  # what the main thread used since the last sample
+        self.sampler.stop()
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         self.path.write_text(json.dumps({
             "stats": stats,

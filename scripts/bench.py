@@ -68,6 +68,7 @@ STAGE_NAMES = {"spider": "spider+flawless_spider", "links": "links", "language":
                "store": "store", "other": "scrapy/twisted/rest"}
 WORDS_STAT = "flawless/language/words"
 CPU_STAT = "flawless/language/cpu_seconds"
+SUGGEST_THREAD = "thread flawless-suggest"  # the language stage's spelling suggestions
 
 
 # -- sites ------------------------------------------------------------------------------------
@@ -456,7 +457,8 @@ def language_line(r: dict[str, Any]) -> str:
     if CPU_STAT in stats:
         cpu, source = float(stats[CPU_STAT]), CPU_STAT
     else:
-        cpu, source = r["cpu"].get("language", 0.0), "sampled; the crawl has no stat " + CPU_STAT
+        cpu = r["cpu"].get("language", 0.0) + r["cpu"].get(SUGGEST_THREAD, 0.0)
+        source = f"sampled, with the {SUGGEST_THREAD}; the crawl has no stat {CPU_STAT}"
     rate = words / cpu if cpu else float("nan")
     return f"language: {words:,} words in {cpu:.1f} CPU s = {rate:,.0f} words/s ({source})"
 
