@@ -186,7 +186,7 @@ class LinkCheckPipeline:
             reason = "bot_wall"
         answer = Result(page.final_url, status=page.status, error=page.error, reason=reason,
                         content_type=page.content_type,
-                        anchors=frozenset(page.anchors) if page.html else None)
+                        anchors=frozenset(page.anchors) if page.html or page.reused else None)
         results = {target_key(page.final_url): answer}
         if page.redirects:
             chain = [[url, self.hints.get(target_key(url), (None,))[0]]
