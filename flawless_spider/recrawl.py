@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from flawless_spider.lifecycle import CrawlLifecycle
 
 logger = logging.getLogger(__name__)
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 CONDITIONAL = (b"If-None-Match", b"If-Modified-Since")
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "pipelines")
 DICTIONARIES = (Path("/usr/share/hunspell"), Path("/usr/share/myspell"))
@@ -195,7 +196,7 @@ class Recrawl:
 
         try:
             raw = await reader.run(read)
-            return pickle.loads(raw) if raw is not None else None
+            return pickle.loads(zlib.decompress(raw)) if raw is not None else None
         except Exception:  # a state that cannot be read is a page to check in full
             logger.exception("Could not read the stored state of %s", url)
             return None
@@ -213,7 +214,7 @@ def state_row(page: Page, basis: str) -> tuple | None:
     state = {"page": {name: getattr(page, name) for name in PAGE_FIELDS}, "stages": page.recrawl}
     return (page.site_id, page.url, page.crawl_id, basis, page.headers.get("etag") or None,
             page.headers.get("last-modified") or None, page.content_hash,
-            pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+            zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1))
 
 
 class ConditionalRequests:

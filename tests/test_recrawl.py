@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.distsite import all_pages, make_site, same_findings, start_worker
+from tests.distsite import findings as report
+
 FAST = ("-s", "FLAWLESS_LINK_TIMEOUT=2", "-s", "FLAWLESS_LINK_RETRY_DELAY=0.1",
         "-s", "AUTOTHROTTLE_ENABLED=false", "-s", "LOG_LEVEL=WARNING", "-s", "RETRY_TIMES=0")
 FOOTER = "<footer><p>We recieve visitors every day.</p></footer>"
@@ -31,7 +34,6 @@ PAGES = {
     "blog/post.html": page('<p>This is definately our best bread.</p><p>Our frobnitz is old.</p>'
                            '<a href="/blog/">Back</a>', "Post"),
 }
-HTML_PAGES = 4
 
 
 def write_site(root: Path, pages: dict[str, str]) -> Path:
@@ -207,3 +209,32 @@ def test_a_crawl_after_a_failed_crawl_reuses_what_was_checked_before(site, db):
     assert reused_pages(db, crawl["id"]) == {"", "about.html", "blog/", "blog/post.html"}
     assert open_words(db) == {"recieve", "seperate", "definately", "frobnitz"}
     assert not any(r["fixed_crawl_id"] for r in findings(db).values())
+
+
+def test_a_shared_recrawl_reuses_pages_and_finds_what_one_process_found(
+        serve, scrapy, scrapy_env, redis_url, db, tmp_path):
+    other = serve("basic")  # another site the pages link to
+    srv = serve(make_site(tmp_path / "site", other.url))
+    domain = srv.url.split("/")[2]
+    scrapy("sites", "add", srv.url, "--email", "owner@example.com")
+    settings = ("FLAWLESS_LINK_TIMEOUT=2", "FLAWLESS_LINK_RETRY_DELAY=0.1",
+                "AUTOTHROTTLE_ENABLED=false", "FLAWLESS_WORKER_LEASE=3")
+    scrapy("crawl", "site", "-a", f"site={domain}", *(p for s in settings for p in ("-s", s)))
+    alone = report(scrapy, domain)
+    srv.reset()
+    env = {**scrapy_env, "REDIS_URL": redis_url}
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    workers = [start_worker(domain, env, log, *settings) for log in logs]
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.wait(90) == 0, log.read_text()[-4000:]
+    first = db.query("SELECT min(id) AS id FROM crawls")[0]["id"]
+    # Usually one crawl of two workers (one that starts late may find it over and crawl again).
+    crawl = db.query("SELECT * FROM crawls WHERE id = %s", (first + 1,))[0]
+    assert crawl["status"] == "complete" and "flawless/workers" in crawl["stats"]
+    answered = statuses(srv)
+    not_modified = {path for path, status in answered.items() if status == 304}
+    assert not_modified >= all_pages() - {"/guide/index.html"}  # folded into /guide/
+    assert len(reused_pages(db, crawl["id"])) >= len(not_modified)
+    same_findings(report(scrapy, domain), alone)
+    states = scrapy("report", domain, "--format", "csv").stdout
+    assert ",new," not in states and ",fixed," not in states

@@ -399,6 +399,9 @@ class LinkCheckPipeline:
         shared = self.crawl.shared
         assert shared is not None
         self.hints.update(await asyncio.to_thread(shared.hints))
+        # Every worker's robots.txt refusals as of now (a fast crawl ends within the 2 s the
+        # frontier keeps them), so no link to one is fetched here.
+        await asyncio.to_thread(self.crawl.disallowed_urls, True)
         for held in await self.crawl.held("links"):
             for key, (url, kind, stylesheet) in held["targets"].items():
                 self.urls.setdefault(key, url)
