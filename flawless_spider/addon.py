@@ -27,6 +27,7 @@ from flawless_spider import __version__
 
 DOWNLOADER_MIDDLEWARES = {
     "flawless_spider.middlewares.addressguard.AddressGuardMiddleware": 50,
+    "flawless_spider.recrawl.ConditionalRequests": 560,
 }
 ITEM_PIPELINES = {
     "pipelines.links.LinkCheckPipeline": 300,
@@ -37,6 +38,7 @@ EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "flawless_spider.throttle.CrawlDelayAutoThrottle": 0,
     "flawless_spider.lifecycle.CrawlLifecycle": 100,
+    "flawless_spider.recrawl.Recrawl": 150,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
     "flawless_spider.progress.CrawlProgress": 900,
     # Findings feeds (FEEDS / -o) are written by our exporter, which drops pages and writes

@@ -68,6 +68,14 @@ class Page:
     check_failed: list[str] = field(default_factory=list)
     """Stages that failed on this page: it is then no evidence that its old findings are fixed."""
 
+    reused: bool = False
+    """Unchanged since a crawl that checked it (304 Not Modified, or the same content): its
+    stored links are checked again, its language findings are the stored ones."""
+    recrawl: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What a later crawl may reuse if the page does not change, by stage (the language stage's
+    findings and its share of the end-of-crawl decisions); a reused page arrives with its
+    stored one. See :mod:`flawless_spider.recrawl`."""
+
     checked: bool | None = None
     """Set by the store (which drops the HTML): whether this fetch was :attr:`evidence`."""
     held: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -79,7 +87,7 @@ class Page:
         """Whether this fetch proves what is (not) on the page: 2xx HTML of the site, fully checked."""
         if self.checked is not None:
             return self.checked
-        return bool(self.html) and self.status is not None and 200 <= self.status < 300 and (
+        return bool(self.html or self.reused) and self.status is not None and 200 <= self.status < 300 and (
             not self.check_failed)
 
     def __post_init__(self) -> None:

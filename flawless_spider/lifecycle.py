@@ -103,7 +103,7 @@ class LocalFrontier:
     def disallow(self, url: str) -> None:
         self.disallowed.add(url)
 
-    def disallowed_urls(self) -> set[str]:
+    def disallowed_urls(self, fresh: bool = False) -> set[str]:
         return self.disallowed
 
     def counts(self) -> dict[str, int]:
@@ -173,9 +173,10 @@ class SharedFrontier:
     def disallow(self, url: str) -> None:
         self.shared.disallow(url)
 
-    def disallowed_urls(self) -> set[str]:
+    def disallowed_urls(self, fresh: bool = False) -> set[str]:
+        """What every worker found robots.txt forbids (re-read at most every 2 s, or now)."""
         fetched, urls = self._disallowed
-        if time.monotonic() - fetched > 2.0:
+        if fresh or time.monotonic() - fetched > 2.0:
             urls = self.shared.disallowed()
             self._disallowed = (time.monotonic(), urls)
         return urls
@@ -357,8 +358,8 @@ class CrawlLifecycle:
         """robots.txt forbids ``url``: links to it are reported as not checked (robots)."""
         self.frontier.disallow(url)
 
-    def disallowed_urls(self) -> set[str]:
-        return self.frontier.disallowed_urls()
+    def disallowed_urls(self, fresh: bool = False) -> set[str]:
+        return self.frontier.disallowed_urls(fresh)
 
     # -- shared crawls: leases and what the stages keep -----------------------------------
 

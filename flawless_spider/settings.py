@@ -21,6 +21,7 @@ FLAWLESS_MAX_PAGES = 10_000  # per-site page budget of one crawl
 FLAWLESS_MAX_CRAWL_DELAY = 10.0  # cap on robots.txt Crawl-delay, seconds
 FLAWLESS_MAX_URL_LENGTH = 2048
 FLAWLESS_FOLLOW_SITEMAPS = True
+FLAWLESS_REUSE_UNCHANGED = True  # conditional requests; unchanged pages keep their stored checks
 FLAWLESS_PROGRESS = True  # live progress on a terminal (periodic lines otherwise) and a summary
 FLAWLESS_PROGRESS_INTERVAL = 30  # seconds between progress lines when output is not a terminal
 FLAWLESS_TRAP_RUN = 20  # links in a row within one calendar or growing-query pattern, then a trap

@@ -21,12 +21,19 @@ A file ``ROOT/_headers.json`` may map paths to extra response headers, and ``ROO
 paths to a status to answer instead of the file (read on every request, so a test can take a
 page down between two crawls: ``{"/": 503}``). In text files,
 ``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
+
+Files are served with ``ETag`` (a hash of the body) and ``Last-Modified`` (the file's mtime), and
+a ``GET`` whose ``If-None-Match`` names the current ETag (or, without one, whose
+``If-Modified-Since`` is not older than the file) answers ``304 Not Modified``, as nginx does;
+``ROOT/_headers.json`` can send other values. The log shows each request's ``status``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import email.utils
+import hashlib
 import json
 import mimetypes
 import socket
@@ -53,16 +60,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         pass
 
+    _entry: dict | None = None
+
     def _record(self) -> None:
-        with self.lock:
-            self.log.append(
-                {"method": self.command, "path": self.path,
+        entry = {"method": self.command, "path": self.path,
                  "ua": self.headers.get("User-Agent", ""), "t": time.monotonic()}
-            )
+        self._entry = entry
+        with self.lock:
+            self.log.append(entry)
             self.counts[urlsplit(self.path).path] += 1
 
     def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
               headers: dict | None = None) -> None:
+        if self._entry is not None:
+            self._entry["status"] = status
+            self._entry = None
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -179,14 +191,32 @@ class Handler(BaseHTTPRequestHandler):
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/xml", "application/javascript"):
             ctype += "; charset=utf-8"
-        headers = {}
-        extra = self.root / "_headers.json"
-        if extra.is_file():
-            headers = json.loads(extra.read_text()).get(path, {})
         body = target.read_bytes()
         if ctype.startswith(("text/", "application/xml")):
             body = body.replace(b"{{HOST}}", self.headers.get("Host", "").encode())
-        self._send(200, body, ctype, headers)
+        mtime = int(target.stat().st_mtime)
+        headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:16]}"',
+                   "Last-Modified": email.utils.formatdate(mtime, usegmt=True)}
+        extra = self.root / "_headers.json"
+        if extra.is_file():
+            headers.update(json.loads(extra.read_text()).get(path, {}))
+        if self.command == "GET" and self._not_modified(headers, mtime):
+            self._send(304, b"", ctype, {k: v for k, v in headers.items() if v})
+            return
+        self._send(200, body, ctype, {k: v for k, v in headers.items() if v})
+
+    def _not_modified(self, headers: dict, mtime: int) -> bool:
+        """RFC 9110: If-None-Match decides when sent; else If-Modified-Since."""
+        etag, last_modified = headers.get("ETag"), headers.get("Last-Modified")
+        if_none_match = self.headers.get("If-None-Match")
+        if if_none_match is not None:
+            return bool(etag) and etag in [t.strip() for t in if_none_match.split(",")]
+        since = self.headers.get("If-Modified-Since")
+        if since is None or not last_modified:
+            return False
+        with contextlib.suppress(TypeError, ValueError):
+            return email.utils.parsedate_to_datetime(since).timestamp() >= mtime
+        return False
 
 
 def _self_signed(host: str, folder: Path) -> tuple[str, str]:

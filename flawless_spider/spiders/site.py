@@ -20,14 +20,15 @@ from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import Page
 from flawless_spider.lifecycle import CrawlLifecycle
+from flawless_spider.recrawl import Recrawl
 from flawless_spider.sites import Site
 
 logger = logging.getLogger(__name__)
 logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(QuietNetworkErrors())
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-KEPT_HEADERS = ("content-type", "content-language", "last-modified", "location", "retry-after",
-                "x-robots-tag", "server")
+KEPT_HEADERS = ("content-type", "content-language", "last-modified", "etag", "location",
+                "retry-after", "x-robots-tag", "server")
 
 
 class SiteSpider(Spider):
@@ -118,7 +119,7 @@ class SiteSpider(Spider):
         if not crawl.admit(key):  # over the page budget (counted), or taken meanwhile
             return None
         crawl.traps.accept(key, referer)
-        meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer}
+        meta: dict[str, Any] = {"depth": depth, "flawless_referer": referer, "flawless_page": True}
         return Request(key, callback=self.parse, errback=self.failed, meta=meta)
 
     def sitemap_request(self, url: str, optional: bool = False) -> Request:
@@ -137,13 +138,23 @@ class SiteSpider(Spider):
         if response.meta.get("flawless_root") and crawl.root_error:
             yield page
             return
-        if page.html and crawl.site.is_same_site(response.url):
+        recrawl = Recrawl.of(self.crawler)
+        if response.status == 304 and response.meta.get("flawless_validated"):
+            # Not modified: the page is as the stored state says (else ask for all of it).
+            if recrawl is None or not await recrawl.reuse_state(page, not_modified=True):
+                yield response.request.replace(
+                    dont_filter=True, meta={**response.meta, "flawless_full": True})
+                return
+        elif page.html and crawl.site.is_same_site(response.url):
             result = extract(response.selector.root, response.url)
             page.title, page.lang, page.links, page.anchors = (
                 result.title, result.lang or page.lang, result.links, result.anchors,
             )
-            depth = response.meta.get("depth", 0) + 1
             page.declared_canonical = self.canonical_of(result.links)
+            if recrawl is not None:
+                await recrawl.reuse_state(page, not_modified=False)  # the same content?
+        if (page.html or page.reused) and crawl.site.is_same_site(response.url):
+            depth = response.meta.get("depth", 0) + 1
             other = directory_of(page.url) or page.declared_canonical
             if other and other != page.url:
                 # Is /dir/index.html (or this rel=canonical) the same page? Fetch both, so the
@@ -151,7 +162,7 @@ class SiteSpider(Spider):
                 request = self.page_request(other, depth, referer=response.url)
                 if request is not None:
                     yield request
-            for link in result.links:
+            for link in page.links:
                 if is_page_link(link) and link.url.startswith(("http://", "https://")):
                     request = self.page_request(link.url, depth, referer=response.url)
                     if request is not None:

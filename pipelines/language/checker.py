@@ -333,8 +333,8 @@ class LanguageChecker:
         """Add what :meth:`take_held` returned (in any process) to this checker's state."""
         for key, item in held["held"].items():
             mine = self._held.get(key)
-            if mine is None:
-                self._held[key] = item
+            if mine is None:  # a copy: ``held`` may be kept (a page's state for the next crawl)
+                self._held[key] = _Held(item.block, item.result, dict(item.pages))
             else:
                 for url, position in item.pages.items():
                     mine.pages.setdefault(url, position)

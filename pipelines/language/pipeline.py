@@ -55,6 +55,9 @@ class LanguagePipeline:
         self.lt_max_chars = settings.getint("FLAWLESS_LANGUAGETOOL_MAX_CHARS", MAX_CHARS)
         self.lt: LanguageToolClient | None = None
         self.checker: LanguageChecker | None = None
+        self.totals: LanguageChecker | None = None
+        """Every page's share of the end-of-crawl decisions, checked now or reused (in a shared
+        crawl, the finishing worker's merge of every worker's)."""
         self.suggester = Suggester()
         self.grammar = GrammarWorker()
         self.site_id = 0
@@ -96,6 +99,8 @@ class LanguagePipeline:
             site_url=getattr(site, "url", ""),
             builtin_grammar=False,
         )
+        self.totals = LanguageChecker(site_url=getattr(site, "url", ""), builtin_grammar=False,
+                                      available=[])
         self.cpu += time.thread_time() - start
         crawl.add_finalizer(self.finalize)
 
@@ -121,7 +126,12 @@ class LanguagePipeline:
                 or not self.ignored.grammar_ignored(f.get("rule"), f.get("text"))]
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Page) or not item.html or self.checker is None:
+        if not isinstance(item, Page) or self.checker is None:
+            return item
+        if item.reused:
+            self._reuse(item)
+            return item
+        if not item.html:
             return item
         try:
             start = time.thread_time()
@@ -132,21 +142,45 @@ class LanguagePipeline:
             else:
                 await self._offline(analysed)
             start = time.thread_time()
-            item.findings.extend(self.checker.page_findings(item.url, analysed))
+            found = self._kept(self.checker.page_findings(item.url, analysed))
+            item.findings.extend(found)
+            held = self.checker.take_held()
+            self._share(item, held)
+            # For a later crawl that finds the page unchanged (see flawless_spider.recrawl).
+            item.recrawl["language"] = {"findings": found, "held": held}
             self.cpu += time.thread_time() - start
-            if self.shared:
-                held = self.checker.take_held()
-                if held is not None:
-                    item.held["language"] = held  # for the worker that finishes the crawl
         except Exception:
             # A bug on one odd page must not lose the page: it is stored without language
             # findings and the crawl is recorded as incomplete (see CrawlRecorder).
             logger.exception("The language stage failed on %s", item.url)
             self.crawler.stats.inc_value("flawless/check_errors/language")
             item.check_failed.append("language")
+            self._share(item, self.checker.take_held())
         if self.ignored.grammar:
             item.findings[:] = self._kept(item.findings)
         return item
+
+    def _share(self, item: Page, held: dict[str, Any] | None) -> None:
+        """The page's share of the end-of-crawl decisions goes to the totals (in a shared
+        crawl, with the page, to the worker that finishes the crawl)."""
+        if held is None:
+            return
+        if self.shared:
+            item.held["language"] = held
+        else:
+            assert self.totals is not None
+            self.totals.merge(held)
+
+    def _reuse(self, item: Page) -> None:
+        """An unchanged page: its stored findings, and its stored share of the end-of-crawl
+        decisions (so boilerplate and recurring words come out as from a full check)."""
+        stored = item.recrawl.get("language")
+        if stored is None:  # not checked by this stage last time: no evidence now either
+            item.check_failed.append("language")
+            return
+        item.findings.extend(stored["findings"])
+        self._share(item, stored["held"])
+        self.crawler.stats.inc_value("flawless/language/pages_reused")
 
     async def _offline(self, analysed: list, todo: dict[str, list[BlockResult]] | None = None) -> None:
         """Grammar of the page's not-yet-checked English blocks by the offline engine, batched
@@ -194,26 +228,26 @@ class LanguagePipeline:
 
     async def finalize(self) -> list[FindingsBatch]:
         """Findings held until the crawl fetched everything (unknown words, boilerplate)."""
-        if self.checker is None:
+        if self.checker is None or self.totals is None:
             return []
         if self.shared and self.crawl is not None:
             for held in await self.crawl.held("language"):
-                self.checker.merge(held)
+                self.totals.merge(held)
         start = time.thread_time()
-        pending = self.checker.pending_suggestions()
+        pending = self.totals.pending_suggestions()
         self.cpu += time.thread_time() - start
         suggestions = await self.suggester.suggest_many(pending)
         start = time.thread_time()
         findings = self._kept(
-            self.checker.finalize(lambda tag, word: suggestions.get((tag, word), [])))
+            self.totals.finalize(lambda tag, word: suggestions.get((tag, word), [])))
         self.cpu += time.thread_time() - start
         stats = self.crawler.stats
         if stats is not None:
             # Evidence for "fixed": spelling and grammar were checked on every page of this crawl.
             stats.set_value("flawless/checked/spelling", True)
             stats.set_value("flawless/checked/grammar", True)
-            stats.set_value("flawless/language/words", self.checker.words)
-            stats.set_value("flawless/language/candidate_words", len(self.checker.candidates))
+            stats.set_value("flawless/language/words", self.totals.words)
+            stats.set_value("flawless/language/candidate_words", len(self.totals.candidates))
             stats.set_value("flawless/language/cpu_seconds", round(self.cpu_seconds(), 3))
         if not findings:
             return []

@@ -190,7 +190,7 @@ class LinkCheckPipeline:
             reason = "bot_wall"
         answer = Result(page.final_url, status=page.status, error=page.error, reason=reason,
                         content_type=page.content_type,
-                        anchors=frozenset(page.anchors) if page.html else None)
+                        anchors=frozenset(page.anchors) if page.html or page.reused else None)
         results = {target_key(page.final_url): answer}
         if page.redirects:
             chain = [[url, self.hints.get(target_key(url), (None,))[0]]
@@ -419,6 +419,9 @@ class LinkCheckPipeline:
         shared = self.crawl.shared
         assert shared is not None
         self.hints.update(await asyncio.to_thread(shared.hints))
+        # Every worker's robots.txt refusals as of now (a fast crawl ends within the 2 s the
+        # frontier keeps them), so no link to one is fetched here.
+        await asyncio.to_thread(self.crawl.disallowed_urls, True)
         for held in await self.crawl.held("links"):
             for key, (url, kind, stylesheet) in held["targets"].items():
                 self.urls.setdefault(key, url)

@@ -28,6 +28,7 @@ from flawless_spider.db import Database, DatabaseUnavailableError
 from flawless_spider.findings import fingerprint, place
 from flawless_spider.items import FindingsBatch, Page
 from flawless_spider.lifecycle import CrawlLifecycle
+from flawless_spider.recrawl import Recrawl, state_row
 from pipelines.store.fold import IndexFolder
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ logger = logging.getLogger(__name__)
 STORE_ERRORS = (psycopg2.DataError, psycopg2.errors.ProgramLimitExceeded, UnicodeEncodeError)
 
 PAGE_COLUMNS = ("crawl_id", "url", "final_url", "status", "error", "content_type",
-                "content_hash", "title", "depth", "size", "anchors", "checked", "canonical_url")
+                "content_hash", "title", "depth", "size", "anchors", "checked", "canonical_url",
+                "reused")
+STATE_COLUMNS = ("site_id", "url", "crawl_id", "basis", "etag", "last_modified", "content_hash",
+                 "state")
 
 
 class StorePipeline:
@@ -66,6 +70,7 @@ class StorePipeline:
         self._paused = False
         self.folder = IndexFolder()
         self.crawl: CrawlLifecycle | None = None
+        self.recrawl: Recrawl | None = None
         self.shared = False
 
     @classmethod
@@ -76,6 +81,7 @@ class StorePipeline:
 
     def open_spider(self) -> None:
         self.crawl = CrawlLifecycle.of(self.crawler)
+        self.recrawl = Recrawl.of(self.crawler)
         self.shared = self.crawl is not None and self.crawl.shared is not None
         if self.crawl is not None and self.shared:
             self.crawl.add_flusher(self.flush)
@@ -87,7 +93,10 @@ class StorePipeline:
                 return item
             # The store needs none of the page's body: keep the buffer small (after deciding
             # whether the fetch is evidence, which needs to know it was HTML).
-            page = dataclasses.replace(item, html="", links=[], headers={}, checked=item.evidence)
+            # What a later crawl may reuse if the page does not change is taken now, whole.
+            state = state_row(item, self.recrawl.basis) if self.recrawl is not None else None
+            page = dataclasses.replace(item, html="", links=[], headers={}, checked=item.evidence,
+                                       recrawl={"state": state} if state else {})
             if self.shared and self.folder.would_hold(page):
                 assert self.crawl is not None
                 await self.crawl.pages_done([], parked=[page])  # folded at the end, by one worker
@@ -271,21 +280,26 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
     by_crawl: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     kept: dict[tuple[int, int], set[str]] = {}
     page_rows: dict[tuple[int, str], tuple] = {}
+    states: dict[tuple[int, str], tuple] = {}
     for page in pages:
         url = _text(page.url)
         page_rows[(page.crawl_id, url)] = (
             page.crawl_id, url, _text(page.final_url), page.status, _text(page.error),
             _text(page.content_type), page.content_hash, _text(page.title)[:1000], page.depth,
             page.size, [_text(a) for a in page.anchors], page.evidence and not page.canonical_url,
-            page.canonical_url or None,
+            page.canonical_url or None, page.reused,
         )
+        if page.recrawl.get("state"):
+            state = page.recrawl["state"]
+            states[(state[0], state[1])] = (*state[:-1], psycopg2.Binary(state[-1]))
         _sort(page.site_id, page.crawl_id, page.findings, by_crawl, kept)
     for batch in loose:
         _sort(batch.site_id, batch.crawl_id, batch.findings, by_crawl, kept)
         for url in batch.checked_places:
             url = _text(url)
             page_rows.setdefault((batch.crawl_id, url), (
-                batch.crawl_id, url, url, 200, None, "text/css", "", "", 0, 0, [], True, None))
+                batch.crawl_id, url, url, 200, None, "text/css", "", "", 0, 0, [], True, None,
+                False))
     with db.transaction() as cur:
         if page_rows:
             psycopg2.extras.execute_values(
@@ -294,6 +308,14 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
                 " ON CONFLICT (crawl_id, url) DO UPDATE SET"
                 + ", ".join(f" {c} = EXCLUDED.{c}" for c in PAGE_COLUMNS[2:]),
                 list(page_rows.values()),
+            )
+        if states:
+            psycopg2.extras.execute_values(
+                cur,
+                f"INSERT INTO page_states ({', '.join(STATE_COLUMNS)}) VALUES %s"
+                " ON CONFLICT (site_id, url) DO UPDATE SET stored_at = now(),"
+                + ", ".join(f" {c} = EXCLUDED.{c}" for c in STATE_COLUMNS[2:]),
+                list(states.values()),
             )
         for (site_id, crawl_id), items in by_crawl.items():
             if not items:
