@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from flawless_spider.db import Database, database_url
+from flawless_spider.db import Database, database_url, state_dir
 
 PROJECT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -38,7 +39,11 @@ def _admin(url: str, sql: str) -> None:
 def pg_template() -> Iterator[tuple[str, str]]:
     """A migrated template database on the real server (``DATABASE_URL`` or the embedded one)."""
     os.environ.setdefault("FLAWLESS_STATE_DIR", str(PROJECT / "state" / "test"))
-    base = database_url(None)
+    # The parallel workers (pytest-xdist) share one embedded server: the first starts it (or
+    # finds it running) while the others wait here, since starting it is not safe to race.
+    with (state_dir() / "embedded-postgres.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        base = database_url(None)
     name = f"flawless_tmpl_{uuid.uuid4().hex[:8]}"
     _admin(base, f'CREATE DATABASE "{name}"')
     template_url = psycopg2.extensions.make_dsn(base, dbname=name)

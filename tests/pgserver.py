@@ -29,7 +29,6 @@ class PgServer:
         self.folder = folder
         self.data = folder / "data"
         self.log = folder / "server.log"
-        self.port = _free_port()
         self.user = SYSTEM_USER if os.geteuid() == 0 else None
         folder.mkdir(parents=True, exist_ok=True)
         self._account: dict = {}
@@ -40,6 +39,9 @@ class PgServer:
             os.chown(folder, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "--auth=trust", "-U", "postgres",
                   "--encoding=utf8", "--no-sync")
+        # Chosen after initdb, just before the first start, so another test process (pytest-xdist
+        # runs several) has the least time to take the port first.
+        self.port = _free_port()
 
     def _run(self, program: str, *args: str) -> None:
         done = subprocess.run([str(POSTGRES_BIN_PATH / program), *args], stdout=subprocess.DEVNULL,
