@@ -6,6 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 # nginx serves the benchmark's sites. chromium: the browser tests and screenshots drive Debian's own build (Playwright never downloads one).
 APT_PACKAGES=(libenchant-2-2 hunspell-en-us hunspell-en-gb redis-server chromium fonts-dejavu-core nginx)
+# More for one script only (scripts/bench sets EXTRA_APT_PACKAGES="python3.11-doc").
+read -r -a extra <<< "${EXTRA_APT_PACKAGES:-}"
+APT_PACKAGES+=("${extra[@]}")
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -1,19 +1,37 @@
-"""Benchmark: crawl a generated local site with and without each check stage, and time them.
+"""Benchmark: Flawless's full pipeline against a bare Scrapy spider on the same sites, in one run.
 
-Prints pages per second and CPU seconds of whole crawls (the baseline is the same crawl with
-the link and language stages switched off, in the same run), the language stage's share of the
-crawl's CPU time, the language stage's own words per second on one core with warm caches, and
-one worker against two workers sharing one crawl through Redis. The site is served by nginx
-(Debian's package) so the server takes little of the CPU the crawlers need.
+Sections (--sections, comma-separated; default: generated,pydocs,internet,recrawl):
+
+generated  A generated site of prose pages with shared navigation (--pages, 5000), served by
+           nginx: the bare spider, then Flawless's full pipeline; pages/s of each and the ratio,
+           peak RSS, CPU seconds per stage, words/s of the language stage inside the crawl and
+           link checks/s. Past 5000 pages a 5000-page site is crawled too, for the memory growth
+           per page between the two.
+pydocs     Debian's python3.11-doc HTML (--pydocs-root), the same two crawls, external links off.
+internet   A site linking to a simulated internet on loopback (127.0.0.x hosts with latency, one
+           busy host, slow ones, dead names, refused ports), crawled by Flawless with external
+           checks on: the external phase's time against the politeness bound (busiest host's URLs
+           x its latency / per-host concurrency), and DNS lookups per dead host.
+recrawl    The generated site crawled again into the same database: the second crawl's time
+           against the first, and the 304 responses in nginx's access log.
+workers    One worker against two sharing a crawl through Redis (--shared-pages, 2000).
+language   The language stage's own micro-benchmark (one core, warm caches; --words).
+
+Every crawl is a separate process, measured from outside (wall time, CPU time, peak RSS sampled
+every 0.1 s and the kernel's high-water mark) and from inside by a probe extension
+(bench/probe.py: CPU per stage by stack sampling, Scrapy's stats, DNS lookups). Crawls run
+without politeness delays: AutoThrottle off, 16 requests in flight, 16 per host, no depth limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import io
 import json
 import os
 import random
-import resource
 import shutil
 import socket
 import subprocess
@@ -22,28 +40,52 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import psutil
 import psycopg2
 import psycopg2.extensions
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import internet  # noqa: E402
 from flawless_spider.db import Database, database_url  # noqa: E402
 from scripts.bench_language import bench as bench_language  # noqa: E402
 from scripts.bench_language import prose_paragraphs  # noqa: E402
 
 MISTAKES = ["recieve", "seperate", "occured", "definately", "accomodate", "untill", "wich"]
+SECTIONS = ("generated", "pydocs", "internet", "recrawl", "workers", "language")
+DEFAULT_SECTIONS = "generated,pydocs,internet,recrawl"
+PYDOCS = Path("/usr/share/doc/python3.11/html")
+# The crawl settings of every crawl here, Flawless's and the bare spider's (bench/bare.py).
+# No depth limit: the generated site's random links make paths deeper than Flawless's 50 in
+# Scrapy's depth-first order, and a page left out makes the crawl incomplete.
+CRAWL_SETTINGS = {"AUTOTHROTTLE_ENABLED": "false", "CONCURRENT_REQUESTS": "16",
+                  "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "DEPTH_LIMIT": "0", "LOG_LEVEL": "WARNING"}
+STAGES = ("spider", "links", "language", "store", "other")
+STAGE_NAMES = {"spider": "spider+flawless_spider", "links": "links", "language": "language",
+               "store": "store", "other": "scrapy/twisted/rest"}
+WORDS_STAT = "flawless/language/words"
+CPU_STAT = "flawless/language/cpu_seconds"
 
+
+# -- sites ------------------------------------------------------------------------------------
 
 def generate_site(folder: Path, pages: int, seed: int = 7) -> int:
-    """Write ``pages`` linked HTML pages of prose (with a few mistakes); returns the word count."""
+    """Write ``pages`` linked pages of prose (a few mistakes) with shared navigation; returns words."""
     from html import escape
 
     rng = random.Random(seed)
     paragraphs = prose_paragraphs()
     words = 0
     (folder / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    sections = ["Guide", "Tutorial", "Reference", "FAQ", "Download", "Community", "Blog", "About"]
+    nav = ('<header><nav><a href="/">Home</a> '
+           + " ".join(f'<a href="/p{k + 1}.html">{name}</a>' for k, name in enumerate(sections))
+           + "</nav></header>")
+    footer = ('<footer><p><a href="/p9.html">Contact</a> <a href="/p10.html">Privacy</a>'
+              ' <a href="/p11.html">Terms</a></p><p>Copyright the bench authors.</p></footer>')
     for n in range(pages):
         body = []
         for paragraph in rng.sample(paragraphs, 4):
@@ -53,17 +95,20 @@ def generate_site(folder: Path, pages: int, seed: int = 7) -> int:
                 paragraph = " ".join(tokens)
             words += len(paragraph.split())
             body.append(f"<p>{escape(paragraph)}</p>")
-        links = [f'<a href="/p{rng.randrange(pages)}.html">page {k}</a>' for k in range(8)]
+        # Page n links on to 2n+1 and 2n+2 (so every page is reached) and to 6 random pages.
+        targets = [m for m in (2 * n + 1, 2 * n + 2) if m < pages]
+        targets += [rng.randrange(pages) for _ in range(6)]
+        links = [f'<a href="/p{m}.html">page {m}</a>' if m else '<a href="/">home</a>' for m in targets]
         if n % 25 == 0:
             links.append(f'<a href="/missing-{n}.html">gone</a>')
-        nav = '<nav><a href="/">Home</a> <a href="/p1.html">Guide</a> <a href="/p2.html">FAQ</a></nav>'
         html = (f'<!doctype html><html lang="en"><head><title>Page {n}</title></head><body>{nav}'
-                f"<h1>Page {n}</h1>{''.join(body)}<p>{' '.join(links)}</p>"
-                "<footer><p>Copyright the bench authors.</p></footer></body></html>")
-        name = "index.html" if n == 0 else f"p{n}.html"
-        (folder / name).write_text(html)
+                f"<main><h1>Page {n}</h1>{''.join(body)}<p>{' '.join(links)}</p></main>{footer}"
+                "</body></html>")
+        (folder / ("index.html" if n == 0 else f"p{n}.html")).write_text(html)
     return words
 
+
+# -- servers ----------------------------------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -71,39 +116,62 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, what: str) -> None:
+def wait_for_port(port: int, what: str, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection((host, port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
     sys.exit(f"{what} did not start on port {port}")
 
 
-def start_nginx(root: Path, work: Path) -> tuple[subprocess.Popen, str]:
-    """Serve ``root`` with Debian's nginx on a free loopback port; returns (process, URL)."""
+@dataclasses.dataclass
+class Nginx:
+    proc: subprocess.Popen
+    url: str
+    log: Path
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def statuses(self, since: int = 0) -> dict[str, int]:
+        """Responses by status in the access log from byte ``since`` on."""
+        counts: dict[str, int] = {}
+        with self.log.open("rb") as log:
+            log.seek(since)
+            for line in log:
+                status = line.split(b" ", 1)[0].decode()
+                counts[status] = counts.get(status, 0) + 1
+        return counts
+
+
+def start_nginx(root: Path, work: Path) -> Nginx:
+    """Serve ``root`` with Debian's nginx on a free loopback port, logging each response's status."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         sys.exit("nginx is not installed: run scripts/test or scripts/demo once to install it")
     port = free_port()
     temp = work / "nginx"
     temp.mkdir(parents=True)
+    types = ("include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists()
+             else "types { text/html html; text/plain txt; }")
     (temp / "nginx.conf").write_text(f"""
 daemon off;
 worker_processes 1;
 pid {temp}/nginx.pid;
 error_log {temp}/error.log;
-events {{ worker_connections 256; }}
+events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    log_format bench '$status $request_method $request_uri';
+    access_log {temp}/access.log bench;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
     fastcgi_temp_path {temp}/fastcgi;
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
-    types {{ text/html html; text/plain txt; }}
+    {types}
     server {{
         listen 127.0.0.1:{port};
         root {root};
@@ -114,7 +182,7 @@ http {{
     proc = subprocess.Popen([nginx, "-c", str(temp / "nginx.conf"), "-p", str(temp)],
                             stderr=subprocess.DEVNULL)
     wait_for_port(port, "nginx")
-    return proc, f"http://127.0.0.1:{port}/"
+    return Nginx(proc, f"http://127.0.0.1:{port}/", temp / "access.log")
 
 
 def start_redis(work: Path) -> tuple[subprocess.Popen, str]:
@@ -126,21 +194,216 @@ def start_redis(work: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def shared_crawl(site: str, workers: int, env: dict[str, str], db_url: str) -> dict[str, float]:
+# -- measured crawls --------------------------------------------------------------------------
+
+def measured(cmd: list[str], env: dict[str, str], work: Path, what: str) -> dict[str, Any]:
+    """Run ``cmd``; wall and CPU time, peak RSS (sampled every 0.1 s, and the kernel's maximum)
+    and what the probe extension wrote."""
+    probe = work / f"probe-{uuid.uuid4().hex[:8]}.json"
+    errors = work / f"{probe.stem}.err"
+    cmd = [arg.replace("{probe}", str(probe)) for arg in cmd]
+    with errors.open("w") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            rss = watched.memory_info().rss + sum(
+                child.memory_info().rss for child in watched.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"{what} failed (exit {proc.returncode}):\n{errors.read_text()[-3000:]}")
+    if not probe.exists():
+        sys.exit(f"{what} wrote no probe file:\n{errors.read_text()[-3000:]}")
+    result = json.loads(probe.read_text())
+    result.update(wall=wall, cpu_total=usage.ru_utime + usage.ru_stime,
+                  rss_sampled_mb=peak / 2**20, rss_max_mb=usage.ru_maxrss / 1024)
+    return result
+
+
+def flawless(url: str, env: dict[str, str], work: Path, *extra: str, max_pages: int = 100_000,
+             what: str = "Flawless crawl") -> dict[str, Any]:
+    """``scrapy crawl site -a url=URL`` with the full pipeline, measured."""
+    settings = {**CRAWL_SETTINGS, "FLAWLESS_MAX_PAGES": str(max_pages),
+                "EXTENSIONS": '{"bench.probe.Probe": 0}', "BENCH_PROBE_FILE": "{probe}"}
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}"]
+    for name, value in settings.items():
+        cmd += ["-s", f"{name}={value}"]
+    result = measured(cmd + list(extra), env, work, what)
+    result["pages"] = result["stats"].get("flawless/pages_stored", 0)
+    db = Database(env["DATABASE_URL"])
+    try:
+        [row] = db.query("SELECT status, reason FROM crawls ORDER BY id DESC LIMIT 1")
+    finally:
+        db.close()
+    result["status"], result["reason"] = row["status"], row["reason"]
+    if row["status"] != "complete":
+        print(f"  note: {what} ended {row['status']}: {row['reason']}", file=sys.stderr)
+    return result
+
+
+def bare(url: str, env: dict[str, str], work: Path) -> dict[str, Any]:
+    """The bare spider (bench/bare.py) on ``url``, measured."""
+    result = measured([sys.executable, "-m", "bench.bare", url, "{probe}"], env, work, "bare spider")
+    result["pages"] = result["stats"].get("bench/pages", 0)
+    return result
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+def pair(url: str, env: dict[str, str], work: Path, *extra: str) -> dict[str, Any]:
+    """The bare spider and Flawless on the same site, one after the other."""
+    reference = bare(url, env, work)
+    full = flawless(url, env, work, *extra)
+    return {"bare": reference, "flawless": full,
+            "ratio": reference["wall"] / full["wall"]}
+
+
+def section_generated(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
+    root = work / "generated"
+    root.mkdir()
+    words = generate_site(root, args.pages)
+    server = start_nginx(root, work / "generated-nginx")
+    args.servers.append(server.proc)
+    out = {"pages": args.pages, "words": words, "url": server.url}
+    before = server.log_size()
+    out.update(pair(server.url, env, work))
+    out["flawless"]["server_statuses"] = server.statuses(before)
+    args.generated = (server, out["flawless"])
+    if args.pages > 5000:
+        small = work / "generated-5000"
+        small.mkdir()
+        generate_site(small, 5000)
+        small_server = start_nginx(small, work / "generated-5000-nginx")
+        args.servers.append(small_server.proc)
+        five = flawless(small_server.url, env, work, what="Flawless crawl of 5000 pages")
+        out["flawless_5000"] = five
+        out["growth_kb_per_page"] = ((out["flawless"]["rss_max_mb"] - five["rss_max_mb"]) * 1024
+                                     / (args.pages - 5000))
+    return out
+
+
+def section_pydocs(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
+    if not (args.pydocs_root / "index.html").exists():
+        sys.exit(f"{args.pydocs_root}/index.html is missing: install python3.11-doc"
+                 " (scripts/_setup.sh does) or give --pydocs-root")
+    server = start_nginx(args.pydocs_root, work / "pydocs-nginx")
+    args.servers.append(server.proc)
+    out = {"root": str(args.pydocs_root), "url": server.url}
+    out.update(pair(server.url, env, work, "-s", "FLAWLESS_CHECK_EXTERNAL=false"))
+    return out
+
+
+def section_internet(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
+    root = work / "internet"
+    root.mkdir()
+    port = free_port()
+    hosts = internet.plan(root, port)
+    config = work / "internet.json"
+    config.write_text(json.dumps({"port": port, "hosts": [dataclasses.asdict(h) for h in hosts]}))
+    proc = subprocess.Popen([sys.executable, "-m", "bench.internet", str(config)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    args.servers.append(proc)
+    if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+        sys.exit("the simulated internet did not start")
+    server = start_nginx(root, work / "internet-nginx")
+    args.servers.append(server.proc)
+    host_limit = int(args.host_concurrency)
+    result = flawless(server.url, env, work, "-s", f"FLAWLESS_LINK_HOST_CONCURRENCY={host_limit}",
+                      "-s", f"BENCH_DNS_FAILURE_DELAY={args.dns_delay}",
+                      what="Flawless crawl of the internet site")
+    with socket.create_connection(("127.0.0.2", port)) as sock:
+        sock.sendall(b"GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    seen = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+    live = [h for h in hosts if h.kind in ("busy", "normal", "slow")]
+    bounds = {h.name: h.urls * h.latency / host_limit for h in live}
+    busiest = max(bounds, key=lambda name: bounds[name])
+    site = server.url.split("/")[2]
+    external = [times for netloc, times in result["hosts"].items() if netloc != site]
+    dead = [h.name for h in hosts if h.kind == "dead"]
+    stats = result["stats"]
+    return {
+        "hosts": {kind: sum(1 for h in hosts if h.kind == kind)
+                  for kind in ("busy", "normal", "slow", "dead", "refused")},
+        "external_urls": sum(h.urls for h in hosts),
+        "host_concurrency": host_limit,
+        "bound_s": bounds[busiest], "bound_host": busiest,
+        "bound_host_urls": next(h.urls for h in hosts if h.name == busiest),
+        "bound_host_latency": next(h.latency for h in hosts if h.name == busiest),
+        "external_phase_s": max(t[1] for t in external) - min(t[0] for t in external),
+        "external_requests": sum(t[2] for t in external),
+        "live_hosts_span_s": max(s["last"] for s in seen.values()) - min(s["first"] for s in seen.values()),
+        "dns_failure_delay": args.dns_delay,
+        "server_requests": sum(s["requests"] for s in seen.values()),
+        "most_in_flight_per_host": max(s["most_in_flight"] for s in seen.values()),
+        "dns_lookups_dead": {name: result["dns"].get(name, 0) for name in dead},
+        "dead_urls": {h.name: h.urls for h in hosts if h.kind == "dead"},
+        "links_checked": stats.get("flawless/links/checked", 0),
+        "crawl": result,
+    }
+
+
+def section_recrawl(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
+    if getattr(args, "generated", None) is None:  # the first crawl, when --sections has no generated
+        root = work / "recrawl"
+        root.mkdir()
+        generate_site(root, args.pages)
+        server = start_nginx(root, work / "recrawl-nginx")
+        args.servers.append(server.proc)
+        first = flawless(server.url, env, work, what="first crawl")
+        first["server_statuses"] = server.statuses()
+    else:
+        server, first = args.generated
+    before = server.log_size()
+    second = flawless(server.url, env, work, what="re-crawl")
+    second["server_statuses"] = server.statuses(before)
+    return {"first": first, "second": second, "speedup": first["wall"] / second["wall"],
+            "responses_304": second["server_statuses"].get("304", 0)}
+
+
+def section_workers(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
+    redis_proc, redis_url = start_redis(work)
+    args.servers.append(redis_proc)
+    big = work / "shared"
+    big.mkdir()
+    generate_site(big, args.shared_pages)
+    server = start_nginx(big, work / "shared-nginx")
+    args.servers.append(server.proc)
+    subprocess.run([sys.executable, "-m", "scrapy", "sites", "add", server.url, "--email",
+                    "bench@example.com"], cwd=ROOT, env=env, check=True, capture_output=True)
+    shared_env = {**env, "REDIS_URL": redis_url}
+    domain = server.url.split("/")[2]
+    runs = {str(n): shared_crawl(domain, n, shared_env, args.shared_pages) for n in (1, 2)}
+    rate = {n: r["pages"] / r["crawl"] for n, r in runs.items()}
+    return {"pages": args.shared_pages, "runs": runs, "speedup": rate["2"] / rate["1"]}
+
+
+def shared_crawl(site: str, workers: int, env: dict[str, str], max_pages: int) -> dict[str, float]:
     """One crawl of ``site`` by ``workers`` processes sharing it through Redis."""
     start = time.perf_counter()
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site}",
-         "-s", "LOG_LEVEL=WARNING", "-s", "AUTOTHROTTLE_ENABLED=false",
-         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for _ in range(workers)]
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"site={site}"]
+    for name, value in {**CRAWL_SETTINGS, "FLAWLESS_MAX_PAGES": str(2 * max_pages)}.items():
+        cmd += ["-s", f"{name}={value}"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(workers)]
     for proc in procs:
         _, err = proc.communicate()
         if proc.returncode:
             sys.exit(f"a worker failed:\n{err[-3000:]}")
     wall = time.perf_counter() - start
-    db = Database(db_url)
+    db = Database(env["DATABASE_URL"])
     try:
         [row] = db.query("SELECT pages, status, extract(epoch FROM finished_at - started_at)"
                          "::float8 AS seconds FROM crawls ORDER BY id DESC LIMIT 1")
@@ -151,32 +414,189 @@ def shared_crawl(site: str, workers: int, env: dict[str, str], db_url: str) -> d
     return {"wall": wall, "pages": row["pages"], "crawl": row["seconds"]}
 
 
-def crawl(url: str, env: dict[str, str], extra: list[str]) -> dict[str, float]:
-    """One real ``scrapy crawl`` in a child process: wall time, CPU time, pages stored."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}", "-s", "LOG_LEVEL=WARNING",
-         "-s", "AUTOTHROTTLE_ENABLED=false", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16", *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode:
-        sys.exit(f"crawl failed:\n{result.stderr[-3000:]}")
-    return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+# -- printing ---------------------------------------------------------------------------------
+
+def mb(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def crawl_rows(title: str, rows: dict[str, dict[str, Any]]) -> None:
+    print(f"  {'crawl':<28}{'pages':>7}{'wall s':>9}{'pages/s':>9}{'CPU s':>8}{'CPU ms/page':>13}"
+          f"{'peak RSS MB (max/sampled)':>28}")
+    for name, r in rows.items():
+        print(f"  {name:<28}{r['pages']:>7}{r['wall']:>9.1f}{r['pages'] / r['wall']:>9.1f}"
+              f"{r['cpu_total']:>8.1f}{1000 * r['cpu_total'] / max(1, r['pages']):>13.1f}"
+              f"{mb(r['rss_max_mb']):>19} / {mb(r['rss_sampled_mb'])}")
+        if r.get("status", "complete") != "complete":
+            print(f"  {'':<28}ended {r['status']}: {r.get('reason')}")
+
+
+def ratio_line(pair: dict[str, Any], target: str) -> str:
+    """Flawless's pages/s over the bare spider's (same site: the inverse of the wall times), and
+    the same for CPU time, which other load on the machine disturbs less."""
+    cpu = pair["bare"]["cpu_total"] / pair["flawless"]["cpu_total"]
+    return (f"ratio Flawless / bare pages/s: {pair['ratio']:.2f}x ({target});"
+            f" by CPU time: {cpu:.2f}x")
+
+
+def stage_line(r: dict[str, Any]) -> str:
+    cpu = r["cpu"]
+    parts = [f"{STAGE_NAMES[s]} {cpu.get(s, 0):.1f}" for s in STAGES if cpu.get(s, 0) >= 0.05]
+    parts += [f"{s} {v:.1f}" for s, v in cpu.items() if s not in STAGES and v >= 0.05]
+    sampled = sum(cpu.values())
+    return (f"{', '.join(parts)}; sampled {sampled:.1f} of the process's {r['cpu_total']:.1f}"
+            " (the rest: start-up before the engine, shut-down)")
+
+
+def language_line(r: dict[str, Any]) -> str:
+    stats = r["stats"]
+    words = stats.get(WORDS_STAT)
+    if words is None:
+        return "language: no words counted (stage off?)"
+    if CPU_STAT in stats:
+        cpu, source = float(stats[CPU_STAT]), CPU_STAT
+    else:
+        cpu, source = r["cpu"].get("language", 0.0), "sampled; the crawl has no stat " + CPU_STAT
+    rate = words / cpu if cpu else float("nan")
+    return f"language: {words:,} words in {cpu:.1f} CPU s = {rate:,.0f} words/s ({source})"
+
+
+def links_line(r: dict[str, Any]) -> str:
+    stats = r["stats"]
+    checked = stats.get("flawless/links/checked", 0)
+    targets = stats.get("flawless/links/targets", 0)
+    cpu = r["cpu"].get("links", 0.0)
+    per_cpu = f", {checked / cpu:,.0f} per CPU s of the link stage" if cpu else ""
+    requests, retries = stats.get("flawless/links/requests", 0), stats.get("flawless/links/retries", 0)
+    return (f"links: {targets:,} targets, {checked:,} checked by request"
+            f" ({checked / r['wall']:,.1f}/s of the crawl{per_cpu}; {requests:,} requests,"
+            f" {retries:,} retries)")
+
+
+def report(results: dict[str, Any]) -> None:
+    print()
+    print(f"Flawless bench, {os.cpu_count()} cores; crawls without politeness delays"
+          " (AutoThrottle off, 16 in flight, 16 per host); pages/s over each process's wall time;"
+          f" load average at the end {results.get('load', '?')}")
+    if "generated" in results:
+        g = results["generated"]
+        print(f"\n(a) Generated site: {g['pages']:,} pages, {g['words']:,} words, shared navigation,"
+              " nginx on loopback")
+        rows = {"bare Scrapy spider": g["bare"], "Flawless (full pipeline)": g["flawless"]}
+        if "flawless_5000" in g:
+            rows["Flawless, 5000-page site"] = g["flawless_5000"]
+        crawl_rows("", rows)
+        print(f"  {ratio_line(g, 'target >= 1.0x')}")
+        print(f"  CPU s by stage (Flawless): {stage_line(g['flawless'])}")
+        print(f"  CPU s by stage (bare):     {stage_line(g['bare'])}")
+        print(f"  {language_line(g['flawless'])}")
+        print(f"  {links_line(g['flawless'])}")
+        if "growth_kb_per_page" in g:
+            print(f"  memory growth 5000 -> {g['pages']} pages: {g['growth_kb_per_page']:.1f} KB/page"
+                  " of peak RSS (target <= 3); peak at 20000 target <= 300 MB")
+    if "pydocs" in results:
+        p = results["pydocs"]
+        print(f"\n(b) Python 3.11 docs ({p['root']}), external links off")
+        crawl_rows("", {"bare Scrapy spider": p["bare"], "Flawless (full pipeline)": p["flawless"]})
+        print(f"  {ratio_line(p, 'target >= 0.9x on real docs')}")
+        print(f"  CPU s by stage (Flawless): {stage_line(p['flawless'])}")
+        print(f"  CPU s by stage (bare):     {stage_line(p['bare'])}")
+        print(f"  {language_line(p['flawless'])}")
+        print(f"  {links_line(p['flawless'])}")
+    if "internet" in results:
+        i = results["internet"]
+        c = i["crawl"]
+        print(f"\n(c) Simulated internet: {i['external_urls']:,} external URLs on"
+              f" {sum(i['hosts'].values())} hosts ({', '.join(f'{v} {k}' for k, v in i['hosts'].items())})")
+        crawl_rows("", {"Flawless, external checks on": c})
+        print(f"  external phase (first external request into Scrapy's downloader to the last out):"
+              f" {i['external_phase_s']:.1f} s;"
+              f" politeness bound {i['bound_s']:.1f} s ({i['bound_host']}: {i['bound_host_urls']} URLs"
+              f" x {i['bound_host_latency']} s / {i['host_concurrency']} per host)"
+              f" -> {i['external_phase_s'] / i['bound_s']:.2f}x the bound (target <= 1.2x)")
+        rate = i["links_checked"] / i["external_phase_s"]
+        print(f"  {i['links_checked']:,} checked by request, {rate:.1f}/s of the external phase;"
+              f" {i['external_requests']:,} external requests, of which"
+              f" {i['server_requests']:,} reached live hosts (in {i['live_hosts_span_s']:.1f} s),"
+              f" at most {i['most_in_flight_per_host']} in flight on one host")
+        lookups = ", ".join(f"{name} {n} lookups for {i['dead_urls'][name]} URLs"
+                            for name, n in i["dns_lookups_dead"].items())
+        print(f"  DNS lookups per dead host (target 1; each failure takes {i['dns_failure_delay']} s"
+              f" here): {lookups}")
+        print(f"  {links_line(c)}")
+        print(f"  CPU s by stage: {stage_line(c)}")
+    if "recrawl" in results:
+        r = results["recrawl"]
+        print("\n(d) Re-crawl of the unchanged generated site, same database")
+        crawl_rows("", {"first crawl": r["first"], "second crawl": r["second"]})
+        print(f"  second crawl {r['speedup']:.2f}x as fast as the first (target >= 3x);"
+              f" 304 responses in nginx's log: {r['responses_304']}"
+              f" (statuses: {json.dumps(r['second']['server_statuses'])})")
+    if "workers" in results:
+        w = results["workers"]
+        print(f"\n(e) Shared crawl (REDIS_URL), a site of {w['pages']} pages, crawl s from the record")
+        for n, r in w["runs"].items():
+            print(f"  {n} worker{'s' if n != '1' else ' '}  {r['pages']:>5} pages  crawl {r['crawl']:>7.1f} s"
+                  f"  {r['pages'] / r['crawl']:>6.1f} pages/s   wall {r['wall']:>7.1f} s")
+        print(f"  two workers: {w['speedup']:.2f}x the pages per second of one")
+    if "language" in results:
+        print("\n(f) Language stage alone, one core, warm caches: "
+              + json.dumps(results["language"], default=lambda v: round(v, 3)))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench", description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default=DEFAULT_SECTIONS, metavar="LIST",
+                        help=f"comma-separated sections to run, or 'all' ({', '.join(SECTIONS)};"
+                             f" default: {DEFAULT_SECTIONS})")
+    parser.add_argument("--pages", type=int, default=5000, metavar="N",
+                        help="pages of the generated site (5000); past 5000 a 5000-page site is"
+                             " crawled too, for the memory growth per page")
+    parser.add_argument("--pydocs-root", type=Path, default=PYDOCS, metavar="DIR",
+                        help=f"the HTML docs served for section pydocs ({PYDOCS})")
+    parser.add_argument("--host-concurrency", type=int, default=2, metavar="N",
+                        help="FLAWLESS_LINK_HOST_CONCURRENCY for section internet, and the"
+                             " per-host concurrency of its politeness bound (2, the default)")
+    parser.add_argument("--dns-delay", type=float, default=0.5, metavar="SECONDS",
+                        help="seconds a failing DNS lookup of a dead host takes in section internet"
+                             " (0.5; the dead names end in .invalid and fail at once on this machine,"
+                             " on the internet a failure takes a round trip or a resolver timeout)")
+    parser.add_argument("--shared-pages", type=int, default=2000, metavar="N",
+                        help="pages of the site for section workers (2000)")
+    parser.add_argument("--words", type=int, default=200_000, metavar="N",
+                        help="words for section language (200000)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
+    parser.add_argument("--show", type=Path, metavar="PATH",
+                        help="crawl nothing: print the tables of figures written by --json to PATH")
+    args = parser.parse_args()
+    chosen = SECTIONS if args.sections == "all" else tuple(
+        s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown or not chosen:
+        parser.error(f"unknown section {', '.join(unknown) or '(none)'}; choose from {', '.join(SECTIONS)}")
+    if args.pages < 10:
+        parser.error("--pages must be at least 10")
+    args.chosen = [s for s in SECTIONS if s in chosen]
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=300, help="pages in the generated site (300)")
-    parser.add_argument("--shared-pages", type=int, default=2000,
-                        help="pages in the site for one worker against two (2000: the start-up"
-                             " and the end-of-crawl work are done once, the pages are shared)")
-    parser.add_argument("--words", type=int, default=200_000,
-                        help="words for the language stage's own benchmark (200000)")
-    args = parser.parse_args()
-
+    args = parse_args()
+    if args.show:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()) as tables:  # all or nothing
+                report(json.loads(args.show.read_text()))
+        except OSError as exc:
+            sys.exit(f"cannot read {args.show}: {exc.strerror}")
+        except (ValueError, KeyError, TypeError) as exc:
+            sys.exit(f"{args.show} is not figures written by scripts/bench --json ({exc!r})")
+        print(tables.getvalue(), end="")
+        return
+    args.servers = []
+    args.generated = None
     os.environ.setdefault("FLAWLESS_STATE_DIR", str(ROOT / "state" / "bench"))
     base = database_url(None)
     dbname = f"flawless_bench_{uuid.uuid4().hex[:8]}"
@@ -186,68 +606,34 @@ def main() -> None:
         cur.execute(f'CREATE DATABASE "{dbname}"')
     url = psycopg2.extensions.make_dsn(base, dbname=dbname)
     Database(url).connection().close()
-    servers: list[subprocess.Popen] = []
+    env = {**os.environ, "DATABASE_URL": url, "FLAWLESS_ALLOW_PRIVATE_NETWORKS": "true",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("REDIS_URL", None)
+    results: dict[str, Any] = {}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix="flawless-bench-") as tmp:
             os.chmod(tmp, 0o755)  # nginx's workers run as another user when started by root
-            root = Path(tmp) / "site"
-            root.mkdir()
-            words = generate_site(root, args.pages)
-            nginx, site = start_nginx(root, Path(tmp))
-            servers.append(nginx)
-            env = {**os.environ, "DATABASE_URL": url, "FLAWLESS_ALLOW_PRIVATE_NETWORKS": "true"}
-            env.pop("REDIS_URL", None)
-            runs = {
-                "baseline (no checks)": ["-s", "FLAWLESS_LINKS_ENABLED=false",
-                                         "-s", "FLAWLESS_LANGUAGE_ENABLED=false"],
-                "links only": ["-s", "FLAWLESS_LANGUAGE_ENABLED=false"],
-                "links + language": [],
-            }
-            results = {name: crawl(site, env, extra) for name, extra in runs.items()}
-            redis_proc, redis_url = start_redis(Path(tmp))
-            servers.append(redis_proc)
-            big = Path(tmp) / "big"
-            big.mkdir()
-            generate_site(big, args.shared_pages)
-            big_nginx, big_site = start_nginx(big, Path(tmp) / "big-nginx")
-            servers.append(big_nginx)
-            subprocess.run([sys.executable, "-m", "scrapy", "sites", "add", big_site, "--email",
-                            "bench@example.com"], cwd=ROOT, env=env, check=True,
-                           capture_output=True)
-            shared_env = {**env, "REDIS_URL": redis_url}
-            domain = big_site.split("/")[2]
-            shared = {n: shared_crawl(domain, n, shared_env, url) for n in (1, 2)}
-        print(f"Generated site: {args.pages} pages, {words:,} words of prose, served by nginx"
-              " on loopback")
-        print(f"{'crawl':<24}{'wall s':>9}{'pages/s':>10}{'CPU s':>9}{'CPU vs baseline':>17}")
-        base_cpu = results["baseline (no checks)"]["cpu"]
-        for name, r in results.items():
-            print(f"{name:<24}{r['wall']:>9.2f}{args.pages / r['wall']:>10.1f}{r['cpu']:>9.2f}"
-                  f"{r['cpu'] / base_cpu:>16.2f}x")
-        full, links = results["links + language"]["cpu"], results["links only"]["cpu"]
-        print(f"Language stage share of the crawl's CPU time: {(full - links) / full:.1%}")
-        print(f"Language stage inside the crawl: {words / max(full - links, 1e-9):,.0f} words per CPU second "
-              "(words of prose / the extra CPU time of the crawl with the stage on)")
-        print(f"Shared crawl (REDIS_URL), links + language, a site of {args.shared_pages} pages,"
-              f" on {os.cpu_count()} cores:")
-        print("  (crawl s: from the crawl record's start to its close; wall s: the processes,"
-              " Python start-up included)")
-        for n, r in shared.items():
-            print(f"  {n} worker{'s' if n > 1 else ' '}  {r['pages']:>5} pages  crawl {r['crawl']:>7.2f} s"
-                  f"  {r['pages'] / r['crawl']:>7.1f} pages/s   wall {r['wall']:>7.2f} s"
-                  f"  {r['pages'] / r['wall']:>7.1f} pages/s")
-        speedup = (shared[2]["pages"] / shared[2]["crawl"]) / (shared[1]["pages"] / shared[1]["crawl"])
-        print(f"  two workers: {speedup:.2f}x the pages per second of one")
-        figures = bench_language(args.words)
-        print("Language stage, one core, warm caches: "
-              + json.dumps(figures, default=lambda v: round(v, 3)))
+            work = Path(tmp)
+            for section in args.chosen:
+                print(f"==> {section}", file=sys.stderr, flush=True)
+                started = time.perf_counter()
+                if section == "language":
+                    results[section] = bench_language(args.words)
+                else:
+                    results[section] = globals()[f"section_{section}"](args, env, work)
+                print(f"    {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     finally:
-        for server in servers:
+        for server in args.servers:
             server.terminate()
             server.wait()
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         admin.close()
+    results["load"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+        print(f"\nFigures written to {args.json}")
 
 
 if __name__ == "__main__":
