@@ -15,7 +15,7 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
-from flawless_spider.canonical import directory_of
+from flawless_spider.canonical import directory_of, url_key
 from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import Page
@@ -101,7 +101,7 @@ class SiteSpider(Spider):
         if (not url.startswith(("http://", "https://")) or len(url) > self.max_url_length
                 or not crawl.site.is_same_site(url)):
             return None
-        key = canonicalize_url(url, keep_fragments=False)
+        key = url_key(url)
         if crawl.was_seen(key):
             return None
         if depth and not crawl.scope.crawls(url):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 MIN_CHARS = 40
 """Shorter texts (menu items, headings) are not identified: the guess would be noise."""
@@ -12,6 +13,12 @@ CONFIDENCE = 0.95
 
 _lock = threading.Lock()
 _identifier = None
+
+
+def load() -> None:
+    """Load the model now (about a second and 80 MB): a crawl does it once at its start, on a
+    thread, rather than on the reactor at the first block that looks foreign."""
+    _get()
 
 
 def _get():
@@ -32,5 +39,11 @@ def identify(text: str) -> tuple[str, float]:
     """``(ISO 639-1 code, probability)``, or ``("", 0.0)`` when the text is too short to tell."""
     if not long_enough(text):
         return "", 0.0
+    return _classify(text)
+
+
+@lru_cache(maxsize=4096)
+def _classify(text: str) -> tuple[str, float]:
+    # Link texts and template blocks repeat on every page: each is classified once.
     lang, prob = _get().classify(text)
     return str(lang), float(prob)
