@@ -1,0 +1,63 @@
+"""Memory that stays flat as a crawl grows, with the same findings: bounded caches, a mapped model."""
+
+from __future__ import annotations
+
+from pipelines.language import checker as checker_module
+from pipelines.language import detect
+from pipelines.language.checker import LanguageChecker
+
+PAGES = [
+    "<html lang='en'><body><nav><p>Home and the the menu</p></nav>"
+    f"<p>Paragraph {n} says recieve the parcel, and its possible to wait.</p>"
+    f"<p>A clean sentence number {n % 3} about the weather.</p>"
+    "<p>Their is a shop here, and you loose your way.</p></body></html>"
+    for n in range(12)
+]
+
+
+def _findings(checker: LanguageChecker) -> list[dict]:
+    out = []
+    for n, html in enumerate(PAGES):
+        analysed = checker.analyse(html)
+        out.extend(checker.page_findings(f"https://example.org/p{n}", analysed))
+    out.extend(checker.finalize())
+    return out
+
+
+def test_a_small_block_cache_gives_the_same_findings(monkeypatch):
+    """The block cache drops the least recently used blocks past its limit (a site's one-off prose
+    does not pile up); checking a dropped block again must give the very same findings."""
+    reference = _findings(LanguageChecker("en_US"))
+    assert {f["type"] for f in reference} == {"spelling", "grammar"}
+    monkeypatch.setattr(checker_module, "BLOCK_CACHE_LIMIT", 2)
+    small = LanguageChecker("en_US")
+    assert _findings(small) == reference
+    assert len(small._blocks) <= 2
+
+
+def test_a_clean_block_is_cached_as_its_tag_only():
+    checker = LanguageChecker("en_US")
+    html = "<html lang='en'><body><p>A clean sentence about the weather.</p></body></html>"
+    first = checker.analyse(html)
+    second = checker.analyse(html)
+    assert [r.text for _, r in second] == [r.text for _, r in first]
+    assert all(not r.spelling and r.grammar == [] for _, r in second)
+    assert list(checker._blocks.values()) == ["en_US"]
+
+
+def test_the_mapped_language_model_gives_the_unpacked_models_answers(tmp_path, monkeypatch):
+    """py3langid's large tables are unpacked once into files and mapped, not held in memory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    texts = [
+        "This is an ordinary English paragraph about shipping and returns.",
+        "Das ist ein deutscher Absatz über Versand und Rücksendungen im Laden.",
+        "Ceci est un paragraphe français sur la livraison et les retours.",
+        "def shutil.rmtree(path, ignore_errors=False, onerror=None) -> None",
+    ]
+    unpacked = detect._unpacked()
+    mapped = detect._mapped()
+    assert mapped is not None
+    assert list((tmp_path / "flawless").glob("langid-*/tk_nextmove.bin"))
+    assert [mapped.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
+    again = detect._mapped()  # from the files written the first time
+    assert [again.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
