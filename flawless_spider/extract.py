@@ -183,7 +183,7 @@ def css_urls(css: str) -> Iterator[str]:
 
 
 def extract(root: etree._Element, page_url: str) -> Extracted:
-    """Everything the checks need from a parsed page (``root`` from ``response.selector.root``)."""
+    """Everything the checks need from a parsed page (``root``: a parsel ``Selector(response).root``)."""
     base = page_url
     for element in root.iter("base"):
         href = element.get("href")

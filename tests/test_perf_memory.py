@@ -55,9 +55,10 @@ def test_the_mapped_language_model_gives_the_unpacked_models_answers(tmp_path, m
         "def shutil.rmtree(path, ignore_errors=False, onerror=None) -> None",
     ]
     unpacked = detect._unpacked()
+    detect.prepare()  # what a crawl does at its start, on a thread
+    assert list((tmp_path / "flawless").glob("langid-*/tk_nextmove.bin"))
     mapped = detect._mapped()
     assert mapped is not None
-    assert list((tmp_path / "flawless").glob("langid-*/tk_nextmove.bin"))
     assert [mapped.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
     again = detect._mapped()  # from the files written the first time
     assert [again.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]

@@ -10,6 +10,7 @@ from typing import Any
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
+from scrapy.selector import Selector
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
@@ -138,7 +139,9 @@ class SiteSpider(Spider):
             yield page
             return
         if page.html and crawl.site.is_same_site(response.url):
-            result = extract(response.selector.root, response.url)
+            # A selector of our own, not the response's cached one: the page's tree is freed
+            # now, not when the pipelines are done with the page's item.
+            result = extract(Selector(response).root, response.url)
             page.title, page.lang, page.links, page.anchors = (
                 result.title, result.lang or page.lang, result.links, result.anchors,
             )

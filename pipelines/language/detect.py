@@ -23,10 +23,14 @@ _lock = threading.Lock()
 _identifier = None
 
 
-def load() -> None:
-    """Load the model now: a crawl does it once at its start, on a thread, rather than on the
-    reactor at the first block that looks foreign."""
-    _get()
+def prepare() -> None:
+    """Unpack the model into :func:`cache_dir` if it is not there yet (about a second, once per
+    machine): a crawl does it at its start, on a thread, so that the first block that looks
+    foreign costs only mapping the files (milliseconds), never unpacking on the reactor."""
+    try:
+        _model_files()
+    except (OSError, ValueError) as exc:
+        logger.info("Language detector: the model cannot be cached (%s)", exc)
 
 
 def _get():
@@ -56,14 +60,8 @@ def _mapped():
     import numpy as np
     from py3langid import langid
 
-    model = langid.MODEL_DIR / langid.MODEL_FILE
     try:
-        stat = model.stat()
-        stamp = hashlib.sha256(f"{model}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-        folder = cache_dir() / f"langid-{stamp}"
-        table, moves = folder / "nb_ptc.npy", folder / "tk_nextmove.bin"
-        if not (table.exists() and moves.exists()):
-            _write_cache(folder, table, moves)
+        folder, table, moves = _model_files()
         typecode = (folder / "typecode").read_text()
         full = _unpacked_small(folder)
         with moves.open("rb") as f:
@@ -76,6 +74,20 @@ def _mapped():
         logger.info("Language detector: the model is held in memory (%s)", exc)
         return None
     return identifier
+
+
+def _model_files() -> tuple[Path, Path, Path]:
+    """The cache folder of this model, with its two large tables (written if missing)."""
+    from py3langid import langid
+
+    model = langid.MODEL_DIR / langid.MODEL_FILE
+    stat = model.stat()
+    stamp = hashlib.sha256(f"{model}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    folder = cache_dir() / f"langid-{stamp}"
+    table, moves = folder / "nb_ptc.npy", folder / "tk_nextmove.bin"
+    if not (table.exists() and moves.exists()):
+        _write_cache(folder, table, moves)
+    return folder, table, moves
 
 
 def _write_cache(folder: Path, table: Path, moves: Path) -> None:
