@@ -62,3 +62,19 @@ def test_the_mapped_language_model_gives_the_unpacked_models_answers(tmp_path, m
     assert [mapped.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
     again = detect._mapped()  # from the files written the first time
     assert [again.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
+
+
+def test_joined_links_are_remembered_only_where_the_base_does_not_matter():
+    """Navigation links are joined once per directory (or origin) of the page, not once per page:
+    the answer must be what joining against each page itself gives, for every kind of value."""
+    from flawless_spider import extract
+
+    bases = ["http://h/a/b", "http://h/a/c?x=/y", "https://h/a/b;p", "http://h/a/", "http://h",
+             "http://h/a/b?", "http://h:81/a/b", "http://u@h/a/b", "http://h/a/b#x/y", "https://h/z/b"]
+    values = ["a", "../x", "./y?z", "/abs", "//h2/p", "//", "///x", "//?x", "http://o/x",
+              "http://", "https:rel", "http:rel", "mailto:a@b", ";p", "..", "x#f", "#f", "#", "?q",
+              "#a#b", "#[x", "\x01http://x/", "https://[::1/", "http://h:99999/"]
+    for _ in range(2):  # the second round answers from what the first remembered
+        for base in bases:
+            for value in values:
+                assert extract.absolute(base, value) == extract._absolute(base, value), (base, value)
