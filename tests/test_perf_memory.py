@@ -78,3 +78,19 @@ def test_joined_links_are_remembered_only_where_the_base_does_not_matter():
         for base in bases:
             for value in values:
                 assert extract.absolute(base, value) == extract._absolute(base, value), (base, value)
+
+
+def test_a_term_of_the_site_is_not_held_page_after_page():
+    """An unknown word in three distinct blocks is a term: its later occurrences are not held
+    for the end of the crawl (a docs site names its terms on every page), and the findings are
+    those of a word that is held throughout."""
+    checker = LanguageChecker("en_US")
+    pages = [f"<html lang='en'><body><p>Run the frobnicator number {n} today.</p>"
+             + ("<p>One page says zorbleton once.</p>" if n == 7 else "") + "</body></html>"
+             for n in range(30)]
+    for n, html in enumerate(pages):
+        checker.page_findings(f"https://example.org/p{n}", checker.analyse(html))
+    assert sum(h.word == "frobnicator" for h in checker._likely) < 3
+    assert all(len(blocks) <= 3 for blocks in checker._word_blocks.values())
+    assert [(f["word"], f["page_url"]) for f in checker.finalize() if f["type"] == "spelling"] == [
+        ("zorbleton", "https://example.org/p7")]

@@ -259,7 +259,9 @@ class LanguageChecker:
             bid = block_id(result.text, result.tag)
             for issue in result.spelling:
                 low = issue.word.lower()
-                self._word_blocks[low].add(bid)
+                blocks = self._word_blocks[low]
+                if len(blocks) < RECURRING_BLOCKS:  # all that :meth:`_is_term` asks of it
+                    blocks.add(bid)
                 if issue.verdict == CANDIDATE:
                     self.candidates[issue.word] += 1
             if block.template:
@@ -268,6 +270,8 @@ class LanguageChecker:
                 continue
             for issue in result.spelling:
                 if issue.verdict == LIKELY:
+                    if self._is_term(issue.word):
+                        continue  # a term already (and for good): never reported, not held
                     ctx = sentence_around(result.text, issue.start, issue.end)
                     self._likely.append(_Likely(url, issue.word, ctx, result.tag, block.position, bid))
                 elif issue.verdict == CERTAIN:
