@@ -10,12 +10,13 @@ from typing import Any
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
+from scrapy.selector import Selector
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
-from flawless_spider.canonical import directory_of
+from flawless_spider.canonical import directory_of, url_key
 from flawless_spider.errors import QuietNetworkErrors, classify_exception
 from flawless_spider.extract import extract, is_page_link
 from flawless_spider.items import Page
@@ -102,7 +103,7 @@ class SiteSpider(Spider):
         if (not url.startswith(("http://", "https://")) or len(url) > self.max_url_length
                 or not crawl.site.is_same_site(url)):
             return None
-        key = canonicalize_url(url, keep_fragments=False)
+        key = url_key(url)
         if crawl.was_seen(key):
             return None
         if depth and not crawl.scope.crawls(url):
@@ -146,7 +147,9 @@ class SiteSpider(Spider):
                     dont_filter=True, meta={**response.meta, "flawless_full": True})
                 return
         elif page.html and crawl.site.is_same_site(response.url):
-            result = extract(response.selector.root, response.url)
+            # A selector of our own, not the response's cached one: the page's tree is freed
+            # now, not when the pipelines are done with the page's item.
+            result = extract(Selector(response).root, response.url)
             page.title, page.lang, page.links, page.anchors = (
                 result.title, result.lang or page.lang, result.links, result.anchors,
             )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +40,15 @@ RECURRING_BLOCKS = 3
 FOREIGN_MIN_UNKNOWN = 3
 FOREIGN_RATIO = 0.25
 """A block where this share of words is unknown gets a second opinion from the detector."""
-BLOCK_CACHE_LIMIT = 200_000
+BLOCK_CACHE_LIMIT = 20_000
+"""Distinct blocks whose results are remembered, least recently used dropped first: blocks that
+repeat (navigation, footers) stay, a large site's one-off prose does not pile up in memory
+(checking a block again gives the same result)."""
 DERIVED_SUFFIXES = ("s", "es", "'s", "'d", "'ed", "'ing", "ed", "ing", "er", "ers", "able", "ability")
 """Endings that make a word of prose from a name used in code (see :meth:`LanguageChecker._in_code`)."""
+
+
+_MISSING = object()
 
 
 @dataclass(slots=True)
@@ -116,7 +122,9 @@ class LanguageChecker:
         self.host = (urlsplit(site_url).hostname or "") if site_url else ""
         self.builtin_grammar = builtin_grammar
         self._spellers: dict[tuple[str, bool], Speller] = {}
-        self._blocks: dict[tuple[str, str], BlockResult] = {}
+        self._blocks: OrderedDict[tuple[str, str], BlockResult | str | None] = OrderedDict()
+        """``(text, declared)`` → its result; a result without issues (grammar done) is kept as
+        just its dictionary tag."""
         self._held: dict[tuple[str, str], _Held] = {}
         self._likely: list[_Likely] = []
         self._word_blocks: dict[str, set[int]] = defaultdict(set)
@@ -157,8 +165,14 @@ class LanguageChecker:
         identified; the rest take the site's language.
         """
         key = (text, declared)
-        cached = self._blocks.get(key)
-        if cached is not None:
+        blocks = self._blocks
+        cached = blocks.get(key, _MISSING)
+        if cached is not _MISSING:
+            blocks.move_to_end(key)
+            if not isinstance(cached, BlockResult):
+                return BlockResult(text, cached, [], [])
+            if not cached.spelling and cached.grammar == []:
+                blocks[key] = cached.tag  # clean and fully checked: the tag is all it takes
             return cached
         tag, strict, overridable = self._resolve(declared, text)
         result = self._check(text, tag, strict)
@@ -167,9 +181,9 @@ class LanguageChecker:
             if guess and prob >= detect.CONFIDENCE and guess != tag.split("_")[0]:
                 tag, strict = self.chooser.choose(guess)
                 result = self._check(text, tag, False)
-        if len(self._blocks) > BLOCK_CACHE_LIMIT:
-            self._blocks.clear()
-        self._blocks[key] = result
+        if len(blocks) >= BLOCK_CACHE_LIMIT:
+            blocks.popitem(last=False)
+        blocks[key] = result
         return result
 
     @staticmethod
@@ -245,7 +259,9 @@ class LanguageChecker:
             bid = block_id(result.text, result.tag)
             for issue in result.spelling:
                 low = issue.word.lower()
-                self._word_blocks[low].add(bid)
+                blocks = self._word_blocks[low]
+                if len(blocks) < RECURRING_BLOCKS:  # all that :meth:`_is_term` asks of it
+                    blocks.add(bid)
                 if issue.verdict == CANDIDATE:
                     self.candidates[issue.word] += 1
             if block.template:
@@ -254,6 +270,8 @@ class LanguageChecker:
                 continue
             for issue in result.spelling:
                 if issue.verdict == LIKELY:
+                    if self._is_term(issue.word):
+                        continue  # a term already (and for good): never reported, not held
                     ctx = sentence_around(result.text, issue.start, issue.end)
                     self._likely.append(_Likely(url, issue.word, ctx, result.tag, block.position, bid))
                 elif issue.verdict == CERTAIN:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -12,6 +13,7 @@ from scrapy.exceptions import NotConfigured
 from flawless_spider.dismissals import Dismissals
 from flawless_spider.items import FindingsBatch, Page
 from flawless_spider.lifecycle import CrawlLifecycle
+from pipelines.language import detect
 from pipelines.language.checker import BlockResult, Issue, LanguageChecker
 from pipelines.language.engine import GrammarWorker
 from pipelines.language.extract import compile_selectors
@@ -89,6 +91,7 @@ class LanguagePipeline:
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
         words, self.ignored = await self._site_words(site.id)
+        await asyncio.to_thread(detect.prepare)
         start = time.thread_time()
         if self.lt_url:
             self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)

@@ -33,7 +33,9 @@ def computing_terms() -> frozenset[str]:
 
 _CHUNK = re.compile(r"\S+")
 APOSTROPHE_ENDINGS = frozenset(("ed", "ing", "d", "th", "er", "ers"))
-CACHE_LIMIT = 500_000
+CACHE_LIMIT = 100_000
+"""Distinct words and chunks whose verdicts are remembered (then the cache starts again): the
+words of a language repeat soon, a large site's names and numbers need not stay in memory."""
 
 
 @dataclass(slots=True)

@@ -119,7 +119,7 @@ class Host:
     """The failure the host is given up for (``refused``, ``timeout``), after ``failures``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """Where a target ends up: final status or error, the redirect chain, what we know of it."""
 

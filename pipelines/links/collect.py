@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 from urllib.parse import urlsplit
 
-from w3lib.url import canonicalize_url
-
+from flawless_spider.canonical import url_key
 from flawless_spider.extract import CSS_IMPORT, CSS_URL, is_page_link
 from flawless_spider.items import Link
 
@@ -52,13 +50,7 @@ class Ref:
 
 def target_key(url: str) -> str:
     """The identity of a target: canonical URL without fragment (as the spider de-duplicates)."""
-    return _canonical(url.partition("#")[0])
-
-
-@lru_cache(maxsize=65536)
-def _canonical(url: str) -> str:
-    # Pages repeat their navigation: most targets were canonicalised a moment ago.
-    return canonicalize_url(url, keep_fragments=False)
+    return url_key(url)
 
 
 def request_url(url: str) -> str:

@@ -349,6 +349,9 @@ class LinkCheckPipeline:
         """The target's answer is known: decide every link that waited for it."""
         if key not in self.stylesheets:
             result.body = b""
+            # Decided from now on by ``results``: what it took to check it is not kept.
+            self.urls.pop(key, None)
+            self.kinds.pop(key, None)
         self.results[key] = result
         for ref in self.pending.pop(key, ()):
             self.out.extend(self._decide(ref, result))

@@ -26,8 +26,9 @@ class IndexFolder:
 
     def __init__(self) -> None:
         self.held: list[Page] = []
-        self.hashes: dict[str, str] = {}
-        """URL → content hash of every 2xx HTML page of the crawl (16 hex digits)."""
+        self.hashes: dict[int, int] = {}
+        """Every 2xx HTML page of the crawl: its URL's ``hash()`` → its content hash (64 bits),
+        as numbers, not strings, so that it stays small however large the site (see :meth:`add`)."""
         self.folded: dict[str, str] = {}
         self.done = False
 
@@ -39,11 +40,15 @@ class IndexFolder:
         """True when ``page`` is held back (it may be another address of a page of the site)."""
         if not page.evidence:
             return False
-        self.hashes[page.url] = page.content_hash[:16]
+        self.add(page.url, page.content_hash)
         if self.done or not candidate(page):
             return False
         self.held.append(page)
         return True
+
+    def add(self, url: str, content_hash: str) -> None:
+        """Remember that ``url`` is a 2xx HTML page with this content (its 16 first hex digits)."""
+        self.hashes[hash(url)] = _content(content_hash)
 
     def release(self) -> list[Page]:
         """Every page is in: the held pages, folded ones marked with their canonical URL."""
@@ -51,7 +56,7 @@ class IndexFolder:
         pages, self.held = self.held, []
         for page in pages:
             target = candidate(page)
-            if target and self.hashes.get(target) == page.content_hash[:16]:
+            if target and self.hashes.get(hash(target)) == _content(page.content_hash):
                 self.folded[page.url] = target
                 page.canonical_url = target
                 page.findings = []  # the canonical page has the very same ones
@@ -67,3 +72,10 @@ class IndexFolder:
                 item["page_list"] = sorted({self.folded.get(u, u) for u in item["page_list"]})
                 item["pages"] = len(item["page_list"])
         return batch
+
+
+def _content(content_hash: str) -> int:
+    try:
+        return int(content_hash[:16] or "0", 16)
+    except ValueError:  # not the spider's hex digest
+        return hash(content_hash[:16])

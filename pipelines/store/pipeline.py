@@ -132,7 +132,8 @@ class StorePipeline:
                 self.folder.done = True
                 return
             parked, hashes = await self.crawl.parked_pages()
-            self.folder.hashes.update(hashes)
+            for url, content_hash in hashes.items():
+                self.folder.add(url, content_hash)
             self.folder.held.extend(parked)
         for page in self.folder.release():
             self._enqueue(page)

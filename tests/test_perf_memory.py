@@ -1,0 +1,96 @@
+"""Memory that stays flat as a crawl grows, with the same findings: bounded caches, a mapped model."""
+
+from __future__ import annotations
+
+from pipelines.language import checker as checker_module
+from pipelines.language import detect
+from pipelines.language.checker import LanguageChecker
+
+PAGES = [
+    "<html lang='en'><body><nav><p>Home and the the menu</p></nav>"
+    f"<p>Paragraph {n} says recieve the parcel, and its possible to wait.</p>"
+    f"<p>A clean sentence number {n % 3} about the weather.</p>"
+    "<p>Their is a shop here, and you loose your way.</p></body></html>"
+    for n in range(12)
+]
+
+
+def _findings(checker: LanguageChecker) -> list[dict]:
+    out = []
+    for n, html in enumerate(PAGES):
+        analysed = checker.analyse(html)
+        out.extend(checker.page_findings(f"https://example.org/p{n}", analysed))
+    out.extend(checker.finalize())
+    return out
+
+
+def test_a_small_block_cache_gives_the_same_findings(monkeypatch):
+    """The block cache drops the least recently used blocks past its limit (a site's one-off prose
+    does not pile up); checking a dropped block again must give the very same findings."""
+    reference = _findings(LanguageChecker("en_US"))
+    assert {f["type"] for f in reference} == {"spelling", "grammar"}
+    monkeypatch.setattr(checker_module, "BLOCK_CACHE_LIMIT", 2)
+    small = LanguageChecker("en_US")
+    assert _findings(small) == reference
+    assert len(small._blocks) <= 2
+
+
+def test_a_clean_block_is_cached_as_its_tag_only():
+    checker = LanguageChecker("en_US")
+    html = "<html lang='en'><body><p>A clean sentence about the weather.</p></body></html>"
+    first = checker.analyse(html)
+    second = checker.analyse(html)
+    assert [r.text for _, r in second] == [r.text for _, r in first]
+    assert all(not r.spelling and r.grammar == [] for _, r in second)
+    assert list(checker._blocks.values()) == ["en_US"]
+
+
+def test_the_mapped_language_model_gives_the_unpacked_models_answers(tmp_path, monkeypatch):
+    """py3langid's large tables are unpacked once into files and mapped, not held in memory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    texts = [
+        "This is an ordinary English paragraph about shipping and returns.",
+        "Das ist ein deutscher Absatz über Versand und Rücksendungen im Laden.",
+        "Ceci est un paragraphe français sur la livraison et les retours.",
+        "def shutil.rmtree(path, ignore_errors=False, onerror=None) -> None",
+    ]
+    unpacked = detect._unpacked()
+    detect.prepare()  # what a crawl does at its start, on a thread
+    assert list((tmp_path / "flawless").glob("langid-*/tk_nextmove.bin"))
+    mapped = detect._mapped()
+    assert mapped is not None
+    assert [mapped.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
+    again = detect._mapped()  # from the files written the first time
+    assert [again.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
+
+
+def test_joined_links_are_remembered_only_where_the_base_does_not_matter():
+    """Navigation links are joined once per directory (or origin) of the page, not once per page:
+    the answer must be what joining against each page itself gives, for every kind of value."""
+    from flawless_spider import extract
+
+    bases = ["http://h/a/b", "http://h/a/c?x=/y", "https://h/a/b;p", "http://h/a/", "http://h",
+             "http://h/a/b?", "http://h:81/a/b", "http://u@h/a/b", "http://h/a/b#x/y", "https://h/z/b"]
+    values = ["a", "../x", "./y?z", "/abs", "//h2/p", "//", "///x", "//?x", "http://o/x",
+              "http://", "https:rel", "http:rel", "mailto:a@b", ";p", "..", "x#f", "#f", "#", "?q",
+              "#a#b", "#[x", "\x01http://x/", "https://[::1/", "http://h:99999/"]
+    for _ in range(2):  # the second round answers from what the first remembered
+        for base in bases:
+            for value in values:
+                assert extract.absolute(base, value) == extract._absolute(base, value), (base, value)
+
+
+def test_a_term_of_the_site_is_not_held_page_after_page():
+    """An unknown word in three distinct blocks is a term: its later occurrences are not held
+    for the end of the crawl (a docs site names its terms on every page), and the findings are
+    those of a word that is held throughout."""
+    checker = LanguageChecker("en_US")
+    pages = [f"<html lang='en'><body><p>Run the frobnicator number {n} today.</p>"
+             + ("<p>One page says zorbleton once.</p>" if n == 7 else "") + "</body></html>"
+             for n in range(30)]
+    for n, html in enumerate(pages):
+        checker.page_findings(f"https://example.org/p{n}", checker.analyse(html))
+    assert sum(h.word == "frobnicator" for h in checker._likely) < 3
+    assert all(len(blocks) <= 3 for blocks in checker._word_blocks.values())
+    assert [(f["word"], f["page_url"]) for f in checker.finalize() if f["type"] == "spelling"] == [
+        ("zorbleton", "https://example.org/p7")]
