@@ -303,21 +303,9 @@ def write_batch(db: Database, pages: list[Page], loose: list[FindingsBatch]) -> 
                 False))
     with db.transaction() as cur:
         if page_rows:
-            psycopg2.extras.execute_values(
-                cur,
-                f"INSERT INTO pages ({', '.join(PAGE_COLUMNS)}) VALUES %s"
-                " ON CONFLICT (crawl_id, url) DO UPDATE SET"
-                + ", ".join(f" {c} = EXCLUDED.{c}" for c in PAGE_COLUMNS[2:]),
-                list(page_rows.values()),
-            )
+            _upsert(cur, "pages", PAGE_COLUMNS, list(page_rows.values()))
         if states:
-            psycopg2.extras.execute_values(
-                cur,
-                f"INSERT INTO page_states ({', '.join(STATE_COLUMNS)}) VALUES %s"
-                " ON CONFLICT (site_id, url) DO UPDATE SET stored_at = now(),"
-                + ", ".join(f" {c} = EXCLUDED.{c}" for c in STATE_COLUMNS[2:]),
-                list(states.values()),
-            )
+            _upsert(cur, "page_states", STATE_COLUMNS, list(states.values()), "stored_at = now(),")
         for (site_id, crawl_id), items in by_crawl.items():
             if not items:
                 continue
@@ -383,3 +371,16 @@ def _sort(site_id: int, crawl_id: int, findings: list[dict[str, Any]],
             kept.setdefault((site_id, crawl_id), set()).add(fp)
         else:
             bucket.setdefault(fp, item)
+
+
+def _upsert(cur: Any, table: str, columns: tuple[str, ...], rows: list[tuple],
+            also: str = "") -> None:
+    """Insert ``rows`` into ``table``, replacing the row with the same key (the first two
+    columns) column by column; ``also``: more assignments on conflict."""
+    psycopg2.extras.execute_values(
+        cur,
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s"
+        f" ON CONFLICT ({', '.join(columns[:2])}) DO UPDATE SET {also}"
+        + ", ".join(f" {c} = EXCLUDED.{c}" for c in columns[2:]),
+        rows,
+    )
