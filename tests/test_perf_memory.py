@@ -64,6 +64,23 @@ def test_the_mapped_language_model_gives_the_unpacked_models_answers(tmp_path, m
     assert [again.classify(t) for t in texts] == [unpacked.classify(t) for t in texts]
 
 
+def test_every_installation_of_the_same_model_shares_one_cache_folder(tmp_path, monkeypatch):
+    """The unpacked model (66 MB) is keyed by the model's contents, not by where it is installed:
+    a second virtual environment or clone with the same py3langid does not write another copy."""
+    import shutil
+
+    from py3langid import langid
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    detect.prepare()
+    other = tmp_path / "other-venv"
+    (other / langid.MODEL_FILE).parent.mkdir(parents=True)
+    shutil.copy2(langid.MODEL_DIR / langid.MODEL_FILE, other / langid.MODEL_FILE)
+    monkeypatch.setattr(langid, "MODEL_DIR", other)
+    detect.prepare()
+    assert len(list((tmp_path / "cache" / "flawless").glob("langid-*"))) == 1
+
+
 def test_joined_links_are_remembered_only_where_the_base_does_not_matter():
     """Navigation links are joined once per directory (or origin) of the page, not once per page:
     the answer must be what joining against each page itself gives, for every kind of value."""
