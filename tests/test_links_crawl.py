@@ -4,6 +4,7 @@ check the link findings, what each server was asked, and the report's grouping."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -94,7 +95,7 @@ def module_db(pg_template: tuple[str, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def run(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
-    """Run ``scrapy ARGS`` against the module's database; returns stdout."""
+    """Run ``scrapy ARGS`` against the module's database; returns stdout (its log: ``run.log``)."""
     import os
 
     env = dict(os.environ, DATABASE_URL=module_db, FLAWLESS_ALLOW_PRIVATE_NETWORKS="true",
@@ -110,6 +111,7 @@ def run(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..
         assert " ERROR: " not in result.stderr, result.stderr[-6000:]
         if os.environ.get("FLAWLESS_TEST_SHOW_LOG"):
             print(result.stderr)
+        scrapy.log = result.stderr  # type: ignore[attr-defined]  # the last command's log
         return result.stdout
 
     return scrapy
@@ -122,6 +124,8 @@ class Crawl:
     records: list[dict[str, Any]]
     site_log: list[dict[str, Any]]
     ext_log: list[dict[str, Any]]
+    crawl_log: str
+    """The crawl's log at DEBUG: every request Scrapy made and every failed link check."""
 
     def links(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r["type"] == "link"]
@@ -146,11 +150,12 @@ def crawl(run: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> 
     root = site_copy(folder, "links", EXT=ext.url.rstrip("/"), EXTS=exts)
     site = start_server(root)
     try:
-        run("crawl", "site", "-a", f"url={site.url}", *FAST)
+        run("crawl", "site", "-a", f"url={site.url}", *FAST, "-s", "LOG_LEVEL=DEBUG")
+        crawl_log = run.log  # type: ignore[attr-defined]
         port = site.url.rsplit(":", 1)[1].strip("/")
         out = run("report", f"127.0.0.1:{port}", "--format", "jsonl")
         records = [json.loads(line) for line in out.splitlines() if line.strip()]
-        yield Crawl(site, ext, records, site.log(), ext.log())
+        yield Crawl(site, ext, records, site.log(), ext.log(), crawl_log)
     finally:
         stop(site)
         stop(ext)
@@ -268,11 +273,15 @@ def test_no_url_of_the_site_is_requested_twice(crawl: Crawl) -> None:
     counts = Counter(entry["path"] for entry in crawl.site_log)
     assert counts, "the site was not crawled"
     twice = {path: n for path, n in counts.items() if n > 1}
-    log = [entry for entry in crawl.site_log if entry["path"] in twice]
-    # No page twice. A resource check (a GET cut after its first chunk) is seen, rarely and
-    # only under load, once more: a documented retry after a lost connection (cause open).
-    assert {path: n for path, n in twice.items() if path.endswith((".html", "/"))} == {}, log
-    assert all(n <= 2 for n in twice.values()), log
+    # A second request is allowed only as the documented retry of a link check that failed
+    # transiently (under heavy load a local GET can outlast the test's 3 s timeout): the crawl's
+    # log must show the failure it retried.
+    for path, n in twice.items():
+        lines = [line for line in crawl.crawl_log.splitlines() if path in line]
+        retried = [line for line in lines if "Link check" in line
+                   and re.search(r"failed: (timeout|network|connection_lost) ", line)]
+        assert len(retried) >= n - 1, (path, n, lines,
+                                       [e for e in crawl.site_log if e["path"] == path])
     assert not [path for path in counts if path.startswith("/private/")]
     assert counts["/logo.png"] == 1 and counts["/missing.png"] == 1
     assert counts["/style.css"] == 1
