@@ -186,3 +186,38 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
         "SELECT data->>'word' AS w, page_url FROM findings WHERE type = 'spelling'")}
     # the page in the dead worker has no findings; the pages before and after it were checked
     assert words == {"seperate": url, "recieve": url + "after.html"}
+
+
+def test_ctrl_c_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
+    GatedSite.gates = {"/late.html": threading.Event()}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GatedSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    log = tmp_path / "crawl.log"
+    proc = None
+    try:
+        scrapy("sites", "add", url, "--email", "owner@example.com")
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=INFO",
+                 "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
+                 "-s", "AUTOTHROTTLE_ENABLED=false"],
+                cwd=PROJECT, env=scrapy_env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: WORKER.search(log.read_text()), "the home page checked by a worker")
+        worker = int(WORKER.search(log.read_text())[1])
+        # Twice, as an impatient operator does: the second one stops the crawl at once, without
+        # waiting for /late.html (and without closing the spider).
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: "shutting down gracefully" in log.read_text(), "the first Ctrl-C seen")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        for gate in GatedSite.gates.values():
+            gate.set()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+        server.server_close()
+    assert not psutil.pid_exists(worker), log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -113,8 +113,12 @@ class LanguageWorkers:
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             if self.deaths >= MAX_DEATHS:
-                raise WorkerDiedError(f"the language worker died {self.deaths} times in a row;"
-                                 " not starting another")
+                if self.deaths == MAX_DEATHS:
+                    self.deaths += 1
+                    logger.error("The language worker process ended %d times in a row; the"
+                                 " crawl's other pages are stored without language findings",
+                                 MAX_DEATHS)
+                raise WorkerDiedError("no language worker")
             self._pool = ProcessPoolExecutor(self.size, multiprocessing.get_context("spawn"),
                                              initializer=start, initargs=self.initargs)
             self.started += 1
