@@ -173,13 +173,15 @@ class LanguagePipeline:
             self.crawler.stats.inc_value("flawless/check_errors/language")
             item.check_failed.append("language")
             return
-        except Exception:  # a bug on one odd page, raised in the worker (see _here)
-            logger.exception("The language stage failed on %s", item.url)
-            self.crawler.stats.inc_value("flawless/check_errors/language")
-            item.check_failed.append("language")
-            return
         self.crawler.stats.set_value("flawless/language/worker_pid", checked.pid)
         start = time.thread_time()
+        if checked.error:  # a bug on one odd page (see _here)
+            logger.error("The language stage failed on %s (in worker process %d):\n%s",
+                         item.url, checked.pid, checked.error.rstrip())
+            self.crawler.stats.inc_value("flawless/check_errors/language")
+            item.check_failed.append("language")
+            self._share(item, checked.held)
+            return
         found = self._kept(checked.findings)
         item.findings.extend(found)
         self._share(item, checked.held)

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class Checked:
     """The worker process that checked the page."""
     cpu: float
     """CPU seconds the worker used since its last answer (its start-up included)."""
+    error: str = ""
+    """The traceback when the check failed on this page (then ``findings`` is empty and
+    ``held`` is what the page left before the failure, as in the crawl process)."""
 
 
 class WorkerDiedError(Exception):
@@ -73,18 +77,22 @@ def check(url: str, html: str, lang: str, content_language: str) -> Checked:
     """Spelling and grammar of one page (in the worker)."""
     global _engine, _reported
     checker = _checker
-    analysed = checker.analyse(html, lang, content_language)
-    if checker.grammar_todo(analysed):
-        if _engine is None:
-            from pipelines.language.engine import OfflineGrammar
+    found, error = [], ""
+    try:
+        analysed = checker.analyse(html, lang, content_language)
+        if checker.grammar_todo(analysed):
+            if _engine is None:
+                from pipelines.language.engine import OfflineGrammar
 
-            _engine = OfflineGrammar()
-        checker.check_grammar(analysed, _engine)
-    found = checker.page_findings(url, analysed)
+                _engine = OfflineGrammar()
+            checker.check_grammar(analysed, _engine)
+        found = checker.page_findings(url, analysed)
+    except Exception:  # a bug on one odd page: the page's share of the state goes with it
+        error = traceback.format_exc()
     held = checker.take_held()
     used = time.process_time()
     cpu, _reported = used - _reported, used
-    return Checked(found, held, os.getpid(), cpu)
+    return Checked(found, held, os.getpid(), cpu, error)
 
 
 # -- in the crawl process -----------------------------------------------------------------------
