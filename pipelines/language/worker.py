@@ -57,7 +57,16 @@ class WorkerDiedError(Exception):
 
 _checker: Any = None
 _engine: Any = None
+_suggester: Any = None
 _reported = 0.0
+
+
+def _cpu() -> float:
+    """CPU seconds of this worker since the last call."""
+    global _reported
+    used = time.process_time()
+    cpu, _reported = used - _reported, used
+    return cpu
 
 
 def start(site_language: str, words: list[str], selectors: list[str], site_url: str) -> None:
@@ -75,7 +84,7 @@ def start(site_language: str, words: list[str], selectors: list[str], site_url: 
 
 def check(url: str, html: str, lang: str, content_language: str) -> Checked:
     """Spelling and grammar of one page (in the worker)."""
-    global _engine, _reported
+    global _engine
     checker = _checker
     found, error = [], ""
     try:
@@ -90,9 +99,17 @@ def check(url: str, html: str, lang: str, content_language: str) -> Checked:
     except Exception:  # a bug on one odd page: the page's share of the state goes with it
         error = traceback.format_exc()
     held = checker.take_held()
-    used = time.process_time()
-    cpu, _reported = used - _reported, used
-    return Checked(found, held, os.getpid(), cpu, error)
+    return Checked(found, held, os.getpid(), _cpu(), error)
+
+
+def suggest(pairs: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], list[str]], float]:
+    """Spelling suggestions for ``(tag, word)`` pairs (in the worker), and the CPU seconds."""
+    global _suggester
+    if _suggester is None:
+        from pipelines.language.suggest import Suggester
+
+        _suggester = Suggester()
+    return {pair: _suggester.suggest(*pair) for pair in pairs}, _cpu()
 
 
 # -- in the crawl process -----------------------------------------------------------------------
@@ -166,6 +183,20 @@ class LanguageWorkers:
             self.pids.add(checked.pid)
             logger.info("The language check runs in worker process %d", checked.pid)
         return checked
+
+    async def suggest(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]] | None:
+        """Suggestions by a worker that is running (at the end of the crawl it has nothing else
+        to do); None when none is (never starts one: a re-crawl of unchanged pages has none)."""
+        pool = self._pool
+        if pool is None:
+            return None
+        try:
+            found, cpu = await asyncio.get_running_loop().run_in_executor(pool, suggest, pairs)
+        except BrokenProcessPool:
+            self._broken(pool)
+            return None
+        self.cpu += cpu
+        return found
 
     def close(self) -> None:
         """Stop the workers (waits for them to exit: no process outlives the crawl)."""
