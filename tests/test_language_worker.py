@@ -79,7 +79,7 @@ def test_a_worker_process_finds_what_the_crawl_process_finds(db, db_url):
     assert "flawless/language/worker_pid" not in here_stats
     worker = there_stats["flawless/language/worker_pid"]
     assert worker != os.getpid()
-    assert not psutil.pid_exists(worker)  # shut down with the pipeline
+    assert gone(worker)  # shut down with the pipeline
     assert here and here_held
     assert there == here
     assert there_held == here_held
@@ -177,7 +177,7 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
     assert "Traceback" not in text, text[-3000:]
     assert text.count("language worker process ended unexpectedly") == 1
     pids = [int(pid) for pid in WORKER.findall(text)]
-    assert pids[0] == first and len(pids) == 2 and not psutil.pid_exists(pids[1])
+    assert pids[0] == first and len(pids) == 2 and gone(pids[1])
     crawl = db.query("SELECT id, status FROM crawls")[0]
     assert crawl["status"] == "incomplete"
     pages = {r["url"] for r in db.query("SELECT url FROM pages WHERE crawl_id = %s", (crawl["id"],))}
@@ -219,5 +219,43 @@ def test_ctrl_c_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
             proc.wait()
         server.shutdown()
         server.server_close()
-    assert not psutil.pid_exists(worker), log.read_text()[-3000:]
+    assert gone(worker), log.read_text()[-3000:]
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_a_killed_crawl_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
+    GatedSite.gates = {"/late.html": threading.Event()}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GatedSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    log = tmp_path / "crawl.log"
+    proc = None
+    try:
+        scrapy("sites", "add", url, "--email", "owner@example.com")
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=INFO",
+                 "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
+                 "-s", "AUTOTHROTTLE_ENABLED=false"],
+                cwd=PROJECT, env=scrapy_env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: WORKER.search(log.read_text()), "the home page checked by a worker")
+        worker = int(WORKER.search(log.read_text())[1])
+        proc.kill()  # no chance to close anything
+        proc.wait()
+        wait_for(lambda: gone(worker), "the worker to end with the crawl process", timeout=30)
+    finally:
+        for gate in GatedSite.gates.values():
+            gate.set()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+        server.server_close()
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (an orphan nobody reaped yet has)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

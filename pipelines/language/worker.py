@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -75,11 +77,21 @@ def start(site_language: str, words: list[str], selectors: list[str], site_url: 
     global _checker
     # Ctrl-C reaches the whole process group: the crawl process shuts the worker down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A crawl process killed outright (SIGKILL, out of memory) cannot: the worker ends with it.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), name="flawless-parent",
+                         daemon=True).start()
     from pipelines.language.checker import LanguageChecker
     from pipelines.language.extract import compile_selectors
 
     _checker = LanguageChecker(site_language, words, compile_selectors(selectors),
                                site_url=site_url, builtin_grammar=False)
+
+
+def _end_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def check(url: str, html: str, lang: str, content_language: str) -> Checked:
