@@ -6,7 +6,9 @@ It writes one JSON file (``BENCH_PROBE_FILE``) when the engine stops, with:
 - ``cpu``: CPU seconds of the main thread by the stage whose code was running, sampled every few
   milliseconds of CPU time (the innermost frame under ``pipelines/<stage>/`` names the stage;
   else ``flawless_spider/`` or the bare spider is "spider"; else "other": Scrapy, Twisted and the
-  rest), and of every other thread by its name ("thread flawless-db", "thread asyncio", ...);
+  rest), of every other thread by its name ("thread flawless-db", "thread asyncio", ...), and of
+  the child processes that ended before the engine stopped ("child processes": the language
+  stage's workers);
 - ``dns``: names looked up by the resolver behind Scrapy's DNS cache, each with its count
   (a cache hit is no lookup);
 - ``hosts``: for each host (and port) requested, ``[first request reached the downloader,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import signal
 import threading
 import time
@@ -69,12 +72,15 @@ class StageSampler:
         self.cpu: Counter[str] = Counter()
         self.samples = 0
         self.main_last = 0.0
+        self.children_start = 0.0
         self.threads_last: dict[int, tuple[str, float]] = {}
         self.stopped = threading.Event()
         self.poller = threading.Thread(target=self.poll, name="bench-probe", daemon=True)
 
     def start(self) -> None:
         self.main_last = time.thread_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.children_start = children.ru_utime + children.ru_stime
         signal.signal(signal.SIGPROF, self.on_signal)
         signal.siginterrupt(signal.SIGPROF, False)  # other threads' system calls restart
         signal.setitimer(signal.ITIMER_PROF, INTERVAL, INTERVAL)
@@ -89,6 +95,10 @@ class StageSampler:
         now = time.thread_time()
         self.cpu["other"] += now - self.main_last
         self.main_last = now
+        # Processes the crawl started and waited for (the language workers, shut down with
+        # the spider, before the engine stops).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu["child processes"] = children.ru_utime + children.ru_stime - self.children_start
 
     def on_signal(self, signum: int, frame: Any) -> None:
         now = time.thread_time()

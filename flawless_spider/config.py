@@ -170,6 +170,7 @@ RULES: dict[str, Rule] = {
     "FLAWLESS_LINK_HOST_FAILURES": whole(1),
     "FLAWLESS_LANGUAGE_ENABLED": BOOLEAN,
     "FLAWLESS_SKIP_SELECTORS": Rule("comma-separated CSS selectors", _selectors),
+    "FLAWLESS_LANGUAGE_WORKERS": whole(0),
     "FLAWLESS_LANGUAGETOOL_MAX_CHARS": whole(100),
     "LANGUAGETOOL_URL": url("http", "https"),
     "FLAWLESS_MAIL_FROM": Rule('one e-mail address, such as "Flawless <flawless@example.com>"',

@@ -48,6 +48,7 @@ FLAWLESS_LINK_HOST_FAILURES = 3  # refusals/timeouts in a row before a host is g
 # Language checks.
 FLAWLESS_LANGUAGE_ENABLED = True
 FLAWLESS_SKIP_SELECTORS = ""  # comma-separated CSS selectors whose text is never checked
+FLAWLESS_LANGUAGE_WORKERS = 1  # processes that check the pages' language (0: the crawl process)
 FLAWLESS_LANGUAGETOOL_MAX_CHARS = 20_000  # text per LanguageTool request (its size limit)
 LANGUAGETOOL_URL = ""  # a LanguageTool server: replaces the built-in grammar rules
 
