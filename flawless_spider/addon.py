@@ -42,6 +42,7 @@ EXTENSIONS = {
     "flawless_spider.recrawl.Recrawl": 150,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
     "flawless_spider.progress.CrawlProgress": 900,
+    "flawless_spider.memory.MallocTrim": 950,
     # Findings feeds (FEEDS / -o) are written by our exporter, which drops pages and writes
     # findings; Scrapy's own would write every item.
     "scrapy.extensions.feedexport.FeedExporter": None,
