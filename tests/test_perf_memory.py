@@ -167,3 +167,28 @@ def test_trimming_hands_freed_memory_back_to_the_system():
     before = rss()
     trim(0)
     assert before - rss() > 40 * 2**20
+
+
+def test_the_crawl_totals_do_not_hold_a_term_page_after_page():
+    """The language stage hands each page's share to the crawl's totals (take_held, merge): a
+    word that is a term of the site (three distinct blocks) is not held there once per page,
+    nor its blocks counted past three, and the end-of-crawl findings are unchanged."""
+    checker = LanguageChecker("en_US")
+    totals = LanguageChecker(available=[])
+    pages = [f"<html lang='en'><body><p>Run the frobnicator number {n} today.</p>"
+             + ("<p>One page says zorbleton once.</p>" if n == 7 else "") + "</body></html>"
+             for n in range(30)]
+    for n, html in enumerate(pages):
+        checker.page_findings(f"https://example.org/p{n}", checker.analyse(html))
+        totals.merge(checker.take_held())
+    assert sum(h.word == "frobnicator" for h in totals._likely) < 3
+    assert all(len(blocks) <= 3 for blocks in totals._word_blocks.values())
+    assert [(f["word"], f["page_url"]) for f in totals.finalize() if f["type"] == "spelling"] == [
+        ("zorbleton", "https://example.org/p7")]
+
+
+def test_the_block_cache_is_keyed_by_numbers_not_texts():
+    checker = LanguageChecker("en_US")
+    checker.analyse("<html lang='en'><body><p>A clean sentence about the weather.</p>"
+                    "<p>Paragraph says recieve the parcel.</p></body></html>")
+    assert len(checker._blocks) == 2 and all(type(k) is int for k in checker._blocks)
