@@ -4,7 +4,7 @@ Sections (--sections, comma-separated; default: generated,pydocs,internet,recraw
 
 generated  A generated site of prose pages with shared navigation (--pages, 5000), served by
            nginx: the bare spider, then Flawless's full pipeline; pages/s of each and the ratio,
-           peak RSS, CPU seconds per stage, words/s of the language stage inside the crawl and
+           peak memory, CPU seconds per stage, words/s of the language stage inside the crawl and
            link checks/s. Past 5000 pages a 5000-page site is crawled too, for the memory growth
            per page between the two.
 pydocs     Debian's python3.11-doc HTML (--pydocs-root), the same two crawls, external links off.
@@ -17,8 +17,9 @@ recrawl    The generated site crawled again into the same database: the second c
 workers    One worker against two sharing a crawl through Redis (--shared-pages, 2000).
 language   The language stage's own micro-benchmark (one core, warm caches; --words).
 
-Every crawl is a separate process, measured from outside (wall time, CPU time, peak RSS sampled
-every 0.1 s and the kernel's high-water mark) and from inside by a probe extension
+Every crawl is a separate process, measured from outside (wall time, CPU time, peak memory of
+its process tree: its footprint with shared pages counted once, which the memory targets are
+judged on, PSS, the sum of RSS, and the kernel's high-water mark) and from inside by a probe extension
 (bench/probe.py: CPU per stage by stack sampling, Scrapy's stats, DNS lookups). Crawls run
 without politeness delays: AutoThrottle off, 16 requests in flight, 16 per host, no depth limit.
 """
