@@ -6,7 +6,8 @@ So settings derived from others are derived here, from the values that won, and
 defaults < environment < ``-s`` holds for them too:
 
 - ``REDIS_URL`` chooses the scheduler: the shared frontier (:mod:`flawless_spider.frontier`)
-  when set, Scrapy's own in-memory scheduler otherwise;
+  when set, else Scrapy's own scheduler holding at most ``FLAWLESS_QUEUE_MEMORY`` requests in
+  memory and the rest on disk (:mod:`flawless_spider.queue`);
 - ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set);
 - ``CONCURRENT_REQUESTS`` is raised by ``FLAWLESS_LINK_CONCURRENCY``: link checks go through
   the downloader, and Scrapy holds the crawl's own requests back while ``CONCURRENT_REQUESTS``
@@ -41,12 +42,14 @@ EXTENSIONS = {
     "flawless_spider.recrawl.Recrawl": 150,
     "flawless_spider.crawls.CrawlHeartbeat": 500,
     "flawless_spider.progress.CrawlProgress": 900,
+    "flawless_spider.memory.MallocTrim": 950,
     # Findings feeds (FEEDS / -o) are written by our exporter, which drops pages and writes
     # findings; Scrapy's own would write every item.
     "scrapy.extensions.feedexport.FeedExporter": None,
     "flawless_spider.feeds.FindingsFeedExporter": 0,
 }
 SHARED_SCHEDULER = {"SCHEDULER": "flawless_spider.frontier.SharedScheduler"}
+LOCAL_SCHEDULER = "flawless_spider.queue.SpillingScheduler"
 
 
 def user_agent(contact_url: str) -> str:
@@ -79,6 +82,8 @@ class FlawlessAddon:
             for name, value in SHARED_SCHEDULER.items():
                 if _unset(settings, name):
                     settings.set(name, value, "addon")
+        elif _unset(settings, "SCHEDULER"):
+            settings.set("SCHEDULER", LOCAL_SCHEDULER, "addon")
 
 
 def _unset(settings: BaseSettings, name: str) -> bool:

@@ -69,27 +69,30 @@ class LocalFrontier:
 
     def __init__(self, max_pages: int):
         self.max_pages = max_pages
-        self.seen: set[str] = set()
+        self.seen: set[int] = set()
+        """The ``hash()`` of each URL key taken (numbers, not strings: a large site's URLs are
+        not held twice; 64 bits, so two keys of one crawl never collide in practice)."""
         self.disallowed: set[str] = set()
         self.left_out: dict[str, int] = dict.fromkeys(LIMITS, 0)
         self._left_seen: set[str] = set()
         self.budget_exhausted = False
 
     def was_seen(self, key: str) -> bool:
-        return key in self.seen
+        return hash(key) in self.seen
 
     def admit(self, key: str) -> str:
         """``"new"`` (now seen), ``"seen"`` or ``"budget"`` (over the page budget)."""
-        if key in self.seen:
+        number = hash(key)
+        if number in self.seen:
             return "seen"
         if len(self.seen) >= self.max_pages:
             self.budget_exhausted = True
             return "budget"
-        self.seen.add(key)
+        self.seen.add(number)
         return "new"
 
     def add_seen(self, key: str) -> None:
-        self.seen.add(key)
+        self.seen.add(hash(key))
 
     def leave(self, limit: str, key: str) -> bool:
         """Count ``key`` as left out by ``limit``, once per URL; True when it was new."""

@@ -25,6 +25,7 @@ FLAWLESS_REUSE_UNCHANGED = True  # conditional requests; unchanged pages keep th
 FLAWLESS_PROGRESS = True  # live progress on a terminal (periodic lines otherwise) and a summary
 FLAWLESS_PROGRESS_INTERVAL = 30  # seconds between progress lines when output is not a terminal
 FLAWLESS_TRAP_RUN = 20  # links in a row within one calendar or growing-query pattern, then a trap
+FLAWLESS_QUEUE_MEMORY = 1000  # queued requests held in memory; the rest wait on disk
 FLAWLESS_DB_BATCH_SIZE = 200  # pages per database write
 FLAWLESS_DB_MAX_BUFFER = 2000  # pages held while the database is away; past it the crawl pauses
 FLAWLESS_DB_OUTAGE_TIMEOUT = 3600  # seconds a crawl waits for the database before giving up

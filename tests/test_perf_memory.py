@@ -111,3 +111,101 @@ def test_a_term_of_the_site_is_not_held_page_after_page():
     assert all(len(blocks) <= 3 for blocks in checker._word_blocks.values())
     assert [(f["word"], f["page_url"]) for f in checker.finalize() if f["type"] == "spelling"] == [
         ("zorbleton", "https://example.org/p7")]
+
+
+def test_the_frontier_holds_numbers_for_the_urls_it_has_taken():
+    """The crawl's seen-set grows with the site: it holds a number per URL, not the URL, and
+    still answers "seen", "new" and "over the budget" as before."""
+    from flawless_spider.lifecycle import LocalFrontier
+
+    frontier = LocalFrontier(max_pages=3)
+    keys = [f"http://example.org/section/page-{n}.html" for n in range(4)]
+    assert [frontier.admit(k) for k in keys] == ["new", "new", "new", "budget"]
+    assert frontier.admit(keys[0]) == "seen" and frontier.was_seen(keys[1])
+    assert not frontier.was_seen(keys[3]) and frontier.budget_exhausted
+    frontier.add_seen("http://example.org/redirected-to.html")
+    assert frontier.was_seen("http://example.org/redirected-to.html")
+    assert len(frontier.seen) == 4 and all(type(n) is int for n in frontier.seen)
+
+
+def test_queued_pages_past_the_memory_limit_wait_on_disk(serve, scrapy, db, tmp_path):
+    """A site whose every page links to every other queues them all at once: past
+    FLAWLESS_QUEUE_MEMORY requests the scheduler keeps them on disk, in a folder removed at
+    the end; every page is still fetched once and the findings are the same."""
+    from tests.crawlkit import FAST_LINKS
+
+    nav = "".join(f'<a href="/p{n}.html">page {n}</a> ' for n in range(60))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "robots.txt").write_text("User-agent: *\nDisallow:\n")
+    for n, name in enumerate(["index", *(f"p{n}" for n in range(60))]):
+        extra = '<a href="/gone.html">gone</a>' if n == 7 else ""
+        (site / f"{name}.html").write_text(
+            f"<html><head><title>{name}</title></head><body><nav>{nav}</nav>{extra}</body></html>")
+    srv = serve(site)
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST_LINKS, "-s", "FLAWLESS_QUEUE_MEMORY=5",
+           TMPDIR=str(spill))
+    [crawl] = db.query("SELECT * FROM crawls")
+    assert crawl["status"] == "complete" and crawl["pages"] == 61
+    assert crawl["stats"].get("scheduler/enqueued/disk", 0) >= 50, crawl["stats"]
+    assert crawl["stats"].get("flawless/memory/trims", 0) >= 1  # freed memory handed back
+    paths = srv.paths()
+    assert sorted(p for p in paths if p.startswith("/p")) == sorted(f"/p{n}.html" for n in range(60))
+    assert list(spill.iterdir()) == []
+    [broken] = db.query("SELECT * FROM findings WHERE type = 'link'")
+    assert broken["page_url"].endswith("/p6.html") and broken["data"]["url"].endswith("/gone.html")
+
+
+def test_trimming_hands_freed_memory_back_to_the_system():
+    """Memory freed between live allocations stays in the process until ``malloc_trim``."""
+    import threading
+
+    from flawless_spider.memory import malloc_trim
+
+    trim = malloc_trim()
+    assert trim is not None  # glibc (Debian)
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    kept: list[bytes] = []
+
+    def churn() -> None:  # in a thread: its own malloc arena, as the crawl's threads have
+        blocks = [bytes(2000) for _ in range(40_000)]
+        kept.extend(blocks[::64])  # a live block every 128 kB keeps the pages between mapped
+        blocks.clear()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    thread.join()
+    before = rss()
+    trim(0)
+    assert before - rss() > 40 * 2**20
+
+
+def test_the_crawl_totals_do_not_hold_a_term_page_after_page():
+    """The language stage hands each page's share to the crawl's totals (take_held, merge): a
+    word that is a term of the site (three distinct blocks) is not held there once per page,
+    nor its blocks counted past three, and the end-of-crawl findings are unchanged."""
+    checker = LanguageChecker("en_US")
+    totals = LanguageChecker(available=[])
+    pages = [f"<html lang='en'><body><p>Run the frobnicator number {n} today.</p>"
+             + ("<p>One page says zorbleton once.</p>" if n == 7 else "") + "</body></html>"
+             for n in range(30)]
+    for n, html in enumerate(pages):
+        checker.page_findings(f"https://example.org/p{n}", checker.analyse(html))
+        totals.merge(checker.take_held())
+    assert sum(h.word == "frobnicator" for h in totals._likely) < 3
+    assert all(len(blocks) <= 3 for blocks in totals._word_blocks.values())
+    assert [(f["word"], f["page_url"]) for f in totals.finalize() if f["type"] == "spelling"] == [
+        ("zorbleton", "https://example.org/p7")]
+
+
+def test_the_block_cache_is_keyed_by_numbers_not_texts():
+    checker = LanguageChecker("en_US")
+    checker.analyse("<html lang='en'><body><p>A clean sentence about the weather.</p>"
+                    "<p>Paragraph says recieve the parcel.</p></body></html>")
+    assert len(checker._blocks) == 2 and all(type(k) is int for k in checker._blocks)

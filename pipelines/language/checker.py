@@ -122,11 +122,14 @@ class LanguageChecker:
         self.host = (urlsplit(site_url).hostname or "") if site_url else ""
         self.builtin_grammar = builtin_grammar
         self._spellers: dict[tuple[str, bool], Speller] = {}
-        self._blocks: OrderedDict[tuple[str, str], BlockResult | str | None] = OrderedDict()
-        """``(text, declared)`` → its result; a result without issues (grammar done) is kept as
-        just its dictionary tag."""
+        self._blocks: OrderedDict[int, BlockResult | str | None] = OrderedDict()
+        """``hash((text, declared))`` → its result (a number, not the text: a site's one-off
+        prose is not held twice); a result without issues (grammar done) is kept as just its
+        dictionary tag."""
         self._held: dict[tuple[str, str], _Held] = {}
         self._likely: list[_Likely] = []
+        self._likely_pruned = 0
+        """Length of ``_likely`` when words that became terms were last dropped from it."""
         self._word_blocks: dict[str, set[int]] = defaultdict(set)
         self.code_words: set[str] = set()
         self.candidates: Counter[str] = Counter()
@@ -164,9 +167,11 @@ class LanguageChecker:
         all when there is no dictionary for it). Undeclared blocks long enough to tell are
         identified; the rest take the site's language.
         """
-        key = (text, declared)
+        key = hash((text, declared))
         blocks = self._blocks
         cached = blocks.get(key, _MISSING)
+        if isinstance(cached, BlockResult) and cached.text != text:
+            cached = _MISSING  # another block with the same number (1 in 2**64): checked anew
         if cached is not _MISSING:
             blocks.move_to_end(key)
             if not isinstance(cached, BlockResult):
@@ -341,6 +346,7 @@ class LanguageChecker:
                 "code_words": self.code_words, "candidates": self.candidates,
                 "words": self.words}
         self._held, self._likely, self._word_blocks = {}, [], defaultdict(set)
+        self._likely_pruned = 0
         self.code_words, self.candidates, self.words = set(), Counter(), 0
         if not (held["held"] or held["likely"] or held["word_blocks"] or held["code_words"]
                 or held["candidates"] or held["words"]):
@@ -356,12 +362,21 @@ class LanguageChecker:
             else:
                 for url, position in item.pages.items():
                     mine.pages.setdefault(url, position)
-        self._likely.extend(held["likely"])
         for word, blocks in held["word_blocks"].items():
-            self._word_blocks[word].update(blocks)
+            mine = self._word_blocks[word]
+            for block in blocks:
+                if len(mine) >= RECURRING_BLOCKS:  # a term: all that :meth:`_is_term` asks
+                    break
+                mine.add(block)
         self.code_words.update(held["code_words"])
         self.candidates.update(held["candidates"])
         self.words += held["words"]
+        # A word that is a term now is one for good (blocks and code words only add up), and
+        # :meth:`finalize` skips it: its occurrences are not held page after page.
+        self._likely.extend(h for h in held["likely"] if not self._is_term(h.word))
+        if len(self._likely) > 2 * self._likely_pruned + 1000:
+            self._likely = [h for h in self._likely if not self._is_term(h.word)]
+            self._likely_pruned = len(self._likely)
 
     # --- end of crawl -----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -60,6 +61,7 @@ from pipelines.links.collect import (
 logger = logging.getLogger(__name__)
 
 CACHE_FLUSH_SIZE = 200
+NO_ANCHORS: frozenset[str] = frozenset()
 
 
 class LinkCheckPipeline:
@@ -188,10 +190,16 @@ class LinkCheckPipeline:
         if page.status in (401, 403, 405, 406, 503, 999) and is_bot_wall(
                 page.status, page.headers, page.html[:65536].encode()):
             reason = "bot_wall"
-        answer = Result(page.final_url, status=page.status, error=page.error, reason=reason,
-                        content_type=page.content_type,
-                        anchors=frozenset(page.anchors) if page.html or page.reused else None)
-        results = {target_key(page.final_url): answer}
+        key = target_key(page.final_url)
+        # Kept for every page of the crawl: strings shared where they can be (the key is the
+        # page's URL as a rule, a content type is one of a few), one empty set for all.
+        anchors = None
+        if page.html or page.reused:
+            anchors = frozenset(page.anchors) if page.anchors else NO_ANCHORS
+        answer = Result(key if key == page.final_url else page.final_url, status=page.status,
+                        error=page.error, reason=reason,
+                        content_type=sys.intern(page.content_type), anchors=anchors)
+        results = {key: answer}
         if page.redirects:
             chain = [[url, self.hints.get(target_key(url), (None,))[0]]
                      for url in [page.requested_url, *page.redirects[:-1]]]
@@ -265,6 +273,9 @@ class LinkCheckPipeline:
         if deferred is not None:
             deferred.append((key, ref))
         else:
+            # Waits for its target (the pages of a large site: thousands at once); the same
+            # element names and link texts recur from page to page, and are held once.
+            ref.element, ref.text = sys.intern(ref.element), sys.intern(ref.text)
             self.pending.setdefault(key, []).append(ref)
         if kind is Kind.EXTERNAL and key not in self.tasks:
             external.append(key)
