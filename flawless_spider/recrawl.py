@@ -268,6 +268,7 @@ class ConditionalRequests:
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
+        self.recrawl: Recrawl | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequests:
@@ -283,8 +284,9 @@ class ConditionalRequests:
                 request.headers.pop(name, None)
             request.meta.pop("flawless_validated", None)
             return
-        recrawl = Recrawl.of(self.crawler)
-        headers = recrawl.validators(request.url) if recrawl is not None else {}
+        if self.recrawl is None:
+            self.recrawl = Recrawl.of(self.crawler)
+        headers = self.recrawl.validators(request.url) if self.recrawl is not None else {}
         for name, value in headers.items():
             request.headers[name] = value
         if headers:
