@@ -8,6 +8,8 @@ defaults < environment < ``-s`` holds for them too:
 - ``REDIS_URL`` chooses the scheduler: the shared frontier (:mod:`flawless_spider.frontier`)
   when set, else Scrapy's own scheduler holding at most ``FLAWLESS_QUEUE_MEMORY`` requests in
   memory and the rest on disk (:mod:`flawless_spider.queue`);
+- ``DOWNLOADER`` is :class:`~flawless_spider.downloader.PoliteDownloader` (Scrapy's, keeping
+  each host's concurrency limit);
 - ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set);
 - ``CONCURRENT_REQUESTS`` is raised by ``FLAWLESS_LINK_CONCURRENCY``: link checks go through
   the downloader, and Scrapy holds the crawl's own requests back while ``CONCURRENT_REQUESTS``
@@ -65,6 +67,8 @@ class FlawlessAddon:
                                  ("EXTENSIONS", EXTENSIONS)):
             for path, order in components.items():
                 settings.setdefault_in_component_priority_dict(name, load_object(path), order)
+        if _unset(settings, "DOWNLOADER"):
+            settings.set("DOWNLOADER", "flawless_spider.downloader.PoliteDownloader", "addon")
         if _unset(settings, "USER_AGENT"):
             settings.set("USER_AGENT", user_agent(settings.get("FLAWLESS_CONTACT_URL")), "addon")
         try:

@@ -21,6 +21,7 @@ settings. Anything else, a page that failed or was only partly checked, and
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -42,6 +43,10 @@ from flawless_spider.lifecycle import CrawlLifecycle
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = 2
+BATCH = 100
+"""States read in one query, at most (those of the pages whose requests are out)."""
+MAX_HELD = 1000
+"""States read ahead, and pages waiting to be read, kept at most (beyond: the oldest go)."""
 CONDITIONAL = (b"If-None-Match", b"If-Modified-Since")
 SOURCES = (Path(__file__).parent, Path(__file__).parent.parent / "pipelines")
 DICTIONARIES = (Path("/usr/share/hunspell"), Path("/usr/share/myspell"))
@@ -106,6 +111,11 @@ class Recrawl:
         """Pages with a state on this basis, by URL (empty when reuse is off)."""
         self.site_id = 0
         self._reader: Database | None = None
+        self._wanted: dict[str, None] = {}
+        """Pages whose conditional requests went out, in order, their states not read yet."""
+        self._states: dict[str, bytes | None] = {}
+        """States read ahead for pages whose answers have not come back yet (compressed)."""
+        self._batch: asyncio.Future[None] | None = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -152,6 +162,10 @@ class Recrawl:
         known = self.known.get(url)
         headers: dict[bytes, str] = {}
         if known is not None:
+            if self.reuse:  # its state is read with others' before the answer comes back
+                self._wanted[url] = None
+                while len(self._wanted) > MAX_HELD:
+                    del self._wanted[next(iter(self._wanted))]
             if known.etag:
                 headers[b"If-None-Match"] = known.etag
             if known.last_modified:
@@ -168,6 +182,7 @@ class Recrawl:
         """Give ``page`` its stored state when it may be reused: after a 304 (the page is then
         filled in from the state) or when :meth:`unchanged`. False when there is none."""
         if not (not_modified and page.url in self.known) and not self.unchanged(page):
+            self._states.pop(page.url, None)
             return False
         state = await self._load(page.url)
         if state is None:
@@ -183,23 +198,50 @@ class Recrawl:
         return True
 
     async def _load(self, url: str) -> dict[str, Any] | None:
-        if self._reader is None:  # its own connection: not queued behind the store's writes
-            self._reader = Database.from_settings(self.crawler.settings)
-        reader = self._reader
-
-        def read() -> bytes | None:
-            with reader.transaction() as cur:
-                cur.execute("SELECT state FROM page_states WHERE site_id = %s AND url = %s"
-                            " AND basis = %s", (self.site_id, url, self.basis))
-                row = cur.fetchone()
-                return bytes(row["state"]) if row else None
-
+        """The stored state of ``url``: read with the states of the other pages whose
+        conditional requests are out (one query for many pages, not one per page)."""
+        while url not in self._states:
+            if self._batch is None:
+                self._batch = asyncio.ensure_future(self._read_batch(url))
+            await asyncio.shield(self._batch)
+        raw = self._states.pop(url)
         try:
-            raw = await reader.run(read)
             return pickle.loads(zlib.decompress(raw)) if raw is not None else None
         except Exception:  # a state that cannot be read is a page to check in full
             logger.exception("Could not read the stored state of %s", url)
             return None
+
+    async def _read_batch(self, url: str) -> None:
+        """Read the states of ``url`` and of up to ``BATCH`` pages asked for since the last read
+        into ``_states`` (None: no state, or it could not be read)."""
+        urls = [url]
+        while self._wanted and len(urls) < BATCH:
+            wanted = next(iter(self._wanted))
+            del self._wanted[wanted]
+            if wanted != url and wanted not in self._states:
+                urls.append(wanted)
+        self.crawler.stats.inc_value("flawless/recrawl/state_reads")
+        if self._reader is None:  # its own connection: not queued behind the store's writes
+            self._reader = Database.from_settings(self.crawler.settings)
+        reader = self._reader
+
+        def read() -> dict[str, bytes]:
+            with reader.transaction() as cur:
+                cur.execute("SELECT url, state FROM page_states WHERE site_id = %s"
+                            " AND basis = %s AND url = ANY(%s)", (self.site_id, self.basis, urls))
+                return {row["url"]: bytes(row["state"]) for row in cur.fetchall()}
+
+        try:
+            rows = await reader.run(read)
+        except Exception:  # pages without their state are checked in full
+            logger.exception("Could not read the stored states of %d pages", len(urls))
+            rows = {}
+        finally:
+            self._batch = None
+        for name in urls:
+            self._states[name] = rows.get(name)
+        while len(self._states) > MAX_HELD:  # asked for, then redirected or failed: dropped
+            del self._states[next(iter(self._states))]
 
 
 # The page fields a 304 answer leaves to the stored state (it has no body).
@@ -226,6 +268,7 @@ class ConditionalRequests:
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
+        self.recrawl: Recrawl | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequests:
@@ -241,8 +284,9 @@ class ConditionalRequests:
                 request.headers.pop(name, None)
             request.meta.pop("flawless_validated", None)
             return
-        recrawl = Recrawl.of(self.crawler)
-        headers = recrawl.validators(request.url) if recrawl is not None else {}
+        if self.recrawl is None:
+            self.recrawl = Recrawl.of(self.crawler)
+        headers = self.recrawl.validators(request.url) if self.recrawl is not None else {}
         for name, value in headers.items():
             request.headers[name] = value
         if headers:

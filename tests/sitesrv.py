@@ -21,6 +21,8 @@ A file ``ROOT/_headers.json`` may map paths to extra response headers, and ``ROO
 paths to a status to answer instead of the file (read on every request, so a test can take a
 page down between two crawls: ``{"/": 503}``). In text files,
 ``{{HOST}}`` is replaced by the request's Host header (for absolute URLs in sitemaps).
+Each log entry also has ``conn`` (the client's port: one per TCP connection) and ``in_flight``
+(requests being answered when it arrived, itself included).
 
 Files are served with ``ETag`` (a hash of the body) and ``Last-Modified`` (the file's mtime), and
 a ``GET`` whose ``If-None-Match`` names the current ETag (or, without one, whose
@@ -54,6 +56,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     log: list[dict] = []
     counts: Counter = Counter()
+    answering = 0
     lock = threading.Lock()
     root: Path
 
@@ -64,9 +67,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         entry = {"method": self.command, "path": self.path,
-                 "ua": self.headers.get("User-Agent", ""), "t": time.monotonic()}
+                 "ua": self.headers.get("User-Agent", ""), "t": time.monotonic(),
+                 "conn": self.client_address[1]}
         self._entry = entry
         with self.lock:
+            Handler.answering += 1
+            entry["in_flight"] = Handler.answering
             self.log.append(entry)
             self.counts[urlsplit(self.path).path] += 1
 
@@ -75,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
         if self._entry is not None:
             self._entry["status"] = status
             self._entry = None
+            with self.lock:
+                Handler.answering -= 1
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

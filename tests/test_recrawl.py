@@ -238,3 +238,20 @@ def test_a_shared_recrawl_reuses_pages_and_finds_what_one_process_found(
     same_findings(report(scrapy, domain), alone)
     states = scrapy("report", domain, "--format", "csv").stdout
     assert ",new," not in states and ",fixed," not in states
+
+
+def test_the_states_of_pages_asked_for_together_are_read_in_a_few_queries(
+        tmp_path, serve, scrapy, db):
+    # Thirty pages linked from the home page: their conditional requests go out together, and
+    # their stored states are read together (not one query per page).
+    count = 30
+    pages = {"index.html": page("".join(f'<a href="/p{n}.html">{n}</a> ' for n in range(count)))}
+    pages.update({f"p{n}.html": page(f"<p>Page number {n}.</p>") for n in range(count)})
+    server = serve(write_site(tmp_path / "site", pages))
+    for _ in range(2):
+        scrapy("crawl", "site", "-a", f"url={server.url}", *FAST)
+    crawl = last_crawl(db)
+    assert len(reused_pages(db, crawl["id"])) == count + 1
+    assert crawl["stats"]["flawless/recrawl/not_modified"] == count + 1
+    # The home page's state alone, then the thirty in one or a few reads.
+    assert crawl["stats"].get("flawless/recrawl/state_reads", count + 1) <= 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -68,10 +69,18 @@ class SiteSpider(Spider):
     @property
     def lifecycle(self) -> CrawlLifecycle:
         """The crawl this spider makes requests for: its site, record and frontier."""
-        lifecycle = CrawlLifecycle.of(self.crawler)
-        if lifecycle is None:
-            raise NotConfigured("the site spider needs the CrawlLifecycle extension")
+        lifecycle: CrawlLifecycle | None = self.__dict__.get("_lifecycle")
+        if lifecycle is None:  # looked up once: it is asked for every link of every page
+            lifecycle = CrawlLifecycle.of(self.crawler)
+            if lifecycle is None:
+                raise NotConfigured("the site spider needs the CrawlLifecycle extension")
+            self._lifecycle = lifecycle
         return lifecycle
+
+    @functools.cached_property
+    def recrawl(self) -> Recrawl | None:
+        """The re-crawl extension (stored states of unchanged pages), when it is on."""
+        return Recrawl.of(self.crawler)
 
     @property
     def crawl_site(self) -> Site:
@@ -139,7 +148,7 @@ class SiteSpider(Spider):
         if response.meta.get("flawless_root") and crawl.root_error:
             yield page
             return
-        recrawl = Recrawl.of(self.crawler)
+        recrawl = self.recrawl
         if response.status == 304 and response.meta.get("flawless_validated"):
             # Not modified: the page is as the stored state says (else ask for all of it).
             if recrawl is None or not await recrawl.reuse_state(page, not_modified=True):
