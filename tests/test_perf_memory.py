@@ -145,11 +145,14 @@ def test_queued_pages_past_the_memory_limit_wait_on_disk(serve, scrapy, db, tmp_
     srv = serve(site)
     spill = tmp_path / "tmp"
     spill.mkdir()
+    # Two requests in the downloader at most, so the engine cannot drain the queue as fast as
+    # the start page fills it (how many wait would otherwise depend on timing).
     scrapy("crawl", "site", "-a", f"url={srv.url}", *FAST_LINKS, "-s", "FLAWLESS_QUEUE_MEMORY=5",
-           TMPDIR=str(spill))
+           "-s", "CONCURRENT_REQUESTS=1", "-s", "FLAWLESS_LINK_CONCURRENCY=1", TMPDIR=str(spill))
     [crawl] = db.query("SELECT * FROM crawls")
     assert crawl["status"] == "complete" and crawl["pages"] == 61
-    assert crawl["stats"].get("scheduler/enqueued/disk", 0) >= 50, crawl["stats"]
+    # Most of the 60 waited on disk (51 here on a quiet machine; 0 without the limit).
+    assert crawl["stats"].get("scheduler/enqueued/disk", 0) >= 30, crawl["stats"]
     assert crawl["stats"].get("flawless/memory/trims", 0) >= 1  # freed memory handed back
     paths = srv.paths()
     assert sorted(p for p in paths if p.startswith("/p")) == sorted(f"/p{n}.html" for n in range(60))
