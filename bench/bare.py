@@ -22,9 +22,6 @@ SETTINGS: dict[str, Any] = {
     "ROBOTSTXT_OBEY": True,
     "CONCURRENT_REQUESTS": 16,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
-    # Flawless's own (flawless_spider/settings.py): Scrapy's default of 100 starts a hundred
-    # cooperative tasks per response, which would make the reference slower than it need be.
-    "CONCURRENT_ITEMS": 1,
     "AUTOTHROTTLE_ENABLED": False,
     "DOWNLOAD_DELAY": 0,
     "COOKIES_ENABLED": False,
