@@ -8,13 +8,16 @@ unchanged pages never starts one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
@@ -138,8 +141,14 @@ class GatedSite(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, scrapy, scrapy_env, db):
-    GatedSite.gates = {"/late.html": threading.Event(), "/after.html": threading.Event()}
+@contextlib.contextmanager
+def gated_crawl(tmp_path, scrapy, scrapy_env, gated: list[str],
+                log_level: str = "INFO") -> Iterator[tuple[subprocess.Popen, Path, str, int]]:
+    """A crawl (``scrapy crawl site``, its own process) of a :class:`GatedSite` whose ``gated``
+    pages wait until the test opens their gate: yields (process, log file, site URL, pid of the
+    worker that checked the home page). Every gate is opened, the process and the server
+    stopped, whatever the test did."""
+    GatedSite.gates = {path: threading.Event() for path in gated}
     server = ThreadingHTTPServer(("127.0.0.1", 0), GatedSite)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
@@ -149,12 +158,25 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
         scrapy("sites", "add", url, "--email", "owner@example.com")
         with log.open("w") as out:
             proc = subprocess.Popen(
-                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=DEBUG",
-                 "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
-                 "-s", "AUTOTHROTTLE_ENABLED=false"],
+                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s",
+                 f"LOG_LEVEL={log_level}", "-s", "FLAWLESS_LINKS_ENABLED=false",
+                 "-s", "FLAWLESS_FOLLOW_SITEMAPS=false", "-s", "AUTOTHROTTLE_ENABLED=false"],
                 cwd=PROJECT, env=scrapy_env, stdout=out, stderr=subprocess.STDOUT)
         wait_for(lambda: WORKER.search(log.read_text()), "the home page checked by a worker")
-        first = int(WORKER.search(log.read_text())[1])
+        yield proc, log, url, int(WORKER.search(log.read_text())[1])
+    finally:
+        for gate in GatedSite.gates.values():
+            gate.set()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, scrapy, scrapy_env, db):
+    with gated_crawl(tmp_path, scrapy, scrapy_env, ["/late.html", "/after.html"],
+                     log_level="DEBUG") as (proc, log, url, first):
         # Stopped, the worker takes /late.html and cannot answer; then it is killed.
         os.kill(first, signal.SIGSTOP)
         GatedSite.gates["/late.html"].set()
@@ -165,14 +187,6 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
                  "the crawl to see the worker die")
         GatedSite.gates["/after.html"].set()
         assert proc.wait(timeout=60) == 0
-    finally:
-        for gate in GatedSite.gates.values():
-            gate.set()
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.shutdown()
-        server.server_close()
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
     assert text.count("language worker process ended unexpectedly") == 1
@@ -189,68 +203,22 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
 
 
 def test_ctrl_c_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
-    GatedSite.gates = {"/late.html": threading.Event()}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), GatedSite)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    log = tmp_path / "crawl.log"
-    proc = None
-    try:
-        scrapy("sites", "add", url, "--email", "owner@example.com")
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=INFO",
-                 "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
-                 "-s", "AUTOTHROTTLE_ENABLED=false"],
-                cwd=PROJECT, env=scrapy_env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: WORKER.search(log.read_text()), "the home page checked by a worker")
-        worker = int(WORKER.search(log.read_text())[1])
+    with gated_crawl(tmp_path, scrapy, scrapy_env, ["/late.html"]) as (proc, log, _, worker):
         # Twice, as an impatient operator does: the second one stops the crawl at once, without
         # waiting for /late.html (and without closing the spider).
         proc.send_signal(signal.SIGINT)
         wait_for(lambda: "shutting down gracefully" in log.read_text(), "the first Ctrl-C seen")
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
-    finally:
-        for gate in GatedSite.gates.values():
-            gate.set()
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.shutdown()
-        server.server_close()
     assert gone(worker), log.read_text()[-3000:]
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def test_a_killed_crawl_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
-    GatedSite.gates = {"/late.html": threading.Event()}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), GatedSite)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    log = tmp_path / "crawl.log"
-    proc = None
-    try:
-        scrapy("sites", "add", url, "--email", "owner@example.com")
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [PYTHON, "-m", "scrapy", "crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=INFO",
-                 "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
-                 "-s", "AUTOTHROTTLE_ENABLED=false"],
-                cwd=PROJECT, env=scrapy_env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: WORKER.search(log.read_text()), "the home page checked by a worker")
-        worker = int(WORKER.search(log.read_text())[1])
+    with gated_crawl(tmp_path, scrapy, scrapy_env, ["/late.html"]) as (proc, _, _, worker):
         proc.kill()  # no chance to close anything
         proc.wait()
         wait_for(lambda: gone(worker), "the worker to end with the crawl process", timeout=30)
-    finally:
-        for gate in GatedSite.gates.values():
-            gate.set()
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.shutdown()
-        server.server_close()
 
 
 def gone(pid: int) -> bool:
