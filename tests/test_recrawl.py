@@ -13,16 +13,7 @@ import pytest
 
 from tests.distsite import all_pages, make_site, same_findings, start_worker
 from tests.distsite import findings as report
-
-FAST = ("-s", "FLAWLESS_LINK_TIMEOUT=2", "-s", "FLAWLESS_LINK_RETRY_DELAY=0.1",
-        "-s", "AUTOTHROTTLE_ENABLED=false", "-s", "LOG_LEVEL=WARNING", "-s", "RETRY_TIMES=0")
-FOOTER = "<footer><p>We recieve visitors every day.</p></footer>"
-
-
-def page(body: str, title: str = "Page") -> str:
-    return (f"<!doctype html><html lang=en><head><title>{title}</title></head><body>"
-            f"<main>{body}</main>{FOOTER}</body></html>")
-
+from tests.test_trust_evidence import FAST, page  # the same small bakery site
 
 # "frobnitz" is an unknown word in two blocks: a likely typo, decided at the end of the crawl
 # (three blocks would make it a term of the site). The footer is site-wide (block:<hash>).
