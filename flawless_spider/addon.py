@@ -9,7 +9,9 @@ defaults < environment < ``-s`` holds for them too:
   when set, else Scrapy's own scheduler holding at most ``FLAWLESS_QUEUE_MEMORY`` requests in
   memory and the rest on disk (:mod:`flawless_spider.queue`);
 - ``DOWNLOADER`` is :class:`~flawless_spider.downloader.PoliteDownloader` (Scrapy's, keeping
-  each host's concurrency limit);
+  each host's concurrency limit), and ``http``/``https`` in ``DOWNLOAD_HANDLERS`` are
+  :class:`~flawless_spider.handler.ReuseSafeDownloadHandler` (Scrapy's, never reusing a
+  connection that is being closed);
 - ``FLAWLESS_CONTACT_URL`` goes into the ``USER_AGENT`` (unless ``USER_AGENT`` itself was set);
 - ``CONCURRENT_REQUESTS`` is raised by ``FLAWLESS_LINK_CONCURRENCY``: link checks go through
   the downloader, and Scrapy holds the crawl's own requests back while ``CONCURRENT_REQUESTS``
@@ -52,6 +54,7 @@ EXTENSIONS = {
 }
 SHARED_SCHEDULER = {"SCHEDULER": "flawless_spider.frontier.SharedScheduler"}
 LOCAL_SCHEDULER = "flawless_spider.queue.SpillingScheduler"
+HANDLER = "flawless_spider.handler.ReuseSafeDownloadHandler"
 
 
 def user_agent(contact_url: str) -> str:
@@ -69,6 +72,10 @@ class FlawlessAddon:
                 settings.setdefault_in_component_priority_dict(name, load_object(path), order)
         if _unset(settings, "DOWNLOADER"):
             settings.set("DOWNLOADER", "flawless_spider.downloader.PoliteDownloader", "addon")
+        handlers = settings["DOWNLOAD_HANDLERS"]
+        for scheme in ("http", "https"):
+            if scheme not in handlers:
+                handlers.set(scheme, HANDLER, "addon")
         if _unset(settings, "USER_AGENT"):
             settings.set("USER_AGENT", user_agent(settings.get("FLAWLESS_CONTACT_URL")), "addon")
         try:

@@ -16,6 +16,9 @@ Special paths (besides the files under ROOT):
 - ``/__calendar/YYYY/MM/``: an endless calendar: each month links the previous and the next.
 - ``/__session/NAME``: pages ``a``..``e`` linking each other, every link with a new ``?sid=``.
 - ``/__latin1``: an HTML page in ISO-8859-1 declared as UTF-8.
+- ``/__chunked/...``: a small PNG sent with ``Transfer-Encoding: chunked``, its one chunk and
+  the last chunk in one write after the headers (a client that stops reading at the first chunk
+  has, in the same read, the end of the response).
 ``--tls`` serves HTTPS with a throwaway self-signed certificate (clients must not verify it).
 A file ``ROOT/_headers.json`` may map paths to extra response headers, and ``ROOT/_status.json``
 paths to a status to answer instead of the file (read on every request, so a test can take a
@@ -54,6 +57,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class Handler(BaseHTTPRequestHandler):
     server_version = "sitesrv/1"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as nginx on keep-alive connections: no 40 ms delayed-ACK stalls
     log: list[dict] = []
     counts: Counter = Counter()
     answering = 0
@@ -76,13 +80,17 @@ class Handler(BaseHTTPRequestHandler):
             self.log.append(entry)
             self.counts[urlsplit(self.path).path] += 1
 
-    def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
-              headers: dict | None = None) -> None:
+    def _answered(self, status: int) -> None:
+        """Note the status of the request being answered; it is no longer in flight."""
         if self._entry is not None:
             self._entry["status"] = status
             self._entry = None
             with self.lock:
                 Handler.answering -= 1
+
+    def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
+              headers: dict | None = None) -> None:
+        self._answered(status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -91,6 +99,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_chunked(self, body: bytes, ctype: str) -> None:
+        self._answered(200)
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
 
     def do_POST(self) -> None:
         if self.path == "/__reset":
@@ -174,6 +191,8 @@ class Handler(BaseHTTPRequestHandler):
             links = "".join(f'<a href="/__session/{name}?sid={uuid.uuid4().hex}">{name}</a>'
                             for name in "abcde")
             self._send(200, f"<html><body><p>Shop</p>{links}</body></html>".encode())
+        elif path.startswith("/__chunked/"):
+            self._send_chunked(b"\x89PNG\r\n\x1a\n" + b"\0" * 200, "image/png")
         elif path == "/__latin1":
             self._send(200, "<p>caf\u00e9 na\u00efve</p>".encode("latin-1"))
         else:

@@ -42,6 +42,9 @@ from pipelines.links.collect import target_key
 logger = logging.getLogger(__name__)
 
 CSS_MAXSIZE = 2 * 1024 * 1024
+# A GET check reads a body of at most this size whole: stopping it early would cost the
+# connection (a new TCP, or TLS, handshake for the host's next request) for a few kilobytes saved.
+PEEK_WHOLE_BODY = 64 * 1024
 # Failures after which HEAD is not worth repeating as GET.
 FINAL_ERRORS = frozenset({"dns", "refused", "tls", "blocked", "robots", "timeout"})
 # Failures to connect that count towards giving up on a host for the rest of the crawl.
@@ -379,6 +382,13 @@ class Checker:
         return state
 
     # -- the downloader side --------------------------------------------------------------
+
+    @staticmethod
+    def headers_received(headers: Any, body_length: Any, request: Request, spider: Any) -> None:
+        """Read a small body whole: the connection then stays open for the host's next request."""
+        if (request.meta.get("flawless_link_peek") and isinstance(body_length, int)
+                and 0 <= body_length <= PEEK_WHOLE_BODY):
+            request.meta["flawless_link_peek"] = False
 
     @staticmethod
     def bytes_received(data: bytes, request: Request, spider: Any) -> None:

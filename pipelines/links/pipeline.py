@@ -134,6 +134,7 @@ class LinkCheckPipeline:
         self.ignored = await db.run(self._load_ignored, db)
         crawl.add_finalizer(self.finalize)
         self.crawler.signals.connect(self._downloaded, signal=signals.response_downloaded)
+        self.crawler.signals.connect(Checker.headers_received, signal=signals.headers_received)
         self.crawler.signals.connect(Checker.bytes_received, signal=signals.bytes_received)
 
     async def process_item(self, item: Any) -> Any:
