@@ -13,7 +13,9 @@ internet   A site linking to a simulated internet on loopback (127.0.0.x hosts w
            checks on: the external phase's time against the politeness bound (busiest host's URLs
            x its latency / per-host concurrency), and DNS lookups per dead host.
 recrawl    The generated site crawled again into the same database: the second crawl's time
-           against the first, and the 304 responses in nginx's access log.
+           against the first, and the 304 responses in nginx's access log; then Scrapy's own
+           floor for it: the bare spider's first crawl and its re-crawl with conditional
+           requests, following the links it stored for each page that answers 304.
 workers    One worker against two sharing a crawl through Redis (--shared-pages, 2000).
 language   The language stage's own micro-benchmark (one core, warm caches; --words).
 
@@ -313,9 +315,11 @@ def flawless(url: str, env: dict[str, str], work: Path, *extra: str, max_pages: 
     return result
 
 
-def bare(url: str, env: dict[str, str], work: Path) -> dict[str, Any]:
-    """The bare spider (bench/bare.py) on ``url``, measured."""
-    result = measured([sys.executable, "-m", "bench.bare", url, "{probe}"], env, work, "bare spider")
+def bare(url: str, env: dict[str, str], work: Path, state: Path | None = None) -> dict[str, Any]:
+    """The bare spider (bench/bare.py) on ``url``, measured; with ``state``, remembering each
+    page's validators and links there, or re-crawling with them when the file exists."""
+    cmd = [sys.executable, "-m", "bench.bare", url, "{probe}", *([str(state)] if state else [])]
+    result = measured(cmd, env, work, "bare spider")
     result["pages"] = result["stats"].get("bench/pages", 0)
     return result
 
@@ -431,8 +435,14 @@ def section_recrawl(args: argparse.Namespace, env: dict[str, str], work: Path) -
     before = server.log_size()
     second = flawless(server.url, env, work, what="re-crawl")
     second["server_statuses"] = server.statuses(before)
+    # Scrapy's own floor: the bare spider's first crawl, then its re-crawl with conditional
+    # requests, following the links it stored for each page that answers 304.
+    state = work / "bare-recrawl.json"
+    bare_first = bare(server.url, env, work, state)
+    bare_second = bare(server.url, env, work, state)
     return {"first": first, "second": second, "speedup": first["wall"] / second["wall"],
-            "responses_304": second["server_statuses"].get("304", 0)}
+            "responses_304": second["server_statuses"].get("304", 0),
+            "bare_first": bare_first, "bare_second": bare_second}
 
 
 def section_workers(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
@@ -603,6 +613,14 @@ def report(results: dict[str, Any]) -> None:
         print(f"  second crawl {r['speedup']:.2f}x as fast as the first (target >= 3x);"
               f" 304 responses in nginx's log: {r['responses_304']}"
               f" (statuses: {json.dumps(r['second']['server_statuses'])})")
+        if "bare_second" in r:  # figures written before the bare re-crawl was measured have none
+            b1, b2 = r["bare_first"], r["bare_second"]
+            crawl_rows("", {"bare spider, first crawl": b1, "bare spider, re-crawl (304s)": b2})
+            print(f"  Scrapy's floor: the bare spider's re-crawl took {b2['wall']:.1f} s"
+                  f" ({b2['stats'].get('bench/not_modified', 0)} pages answered 304):"
+                  f" {b1['wall'] / b2['wall']:.2f}x as fast as its own first crawl,"
+                  f" {r['first']['wall'] / b2['wall']:.2f}x as fast as Flawless's first crawl;"
+                  f" Flawless's re-crawl {b2['wall'] / r['second']['wall']:.2f}x its pages/s")
     if "workers" in results:
         w = results["workers"]
         print(f"\n(e) Shared crawl (REDIS_URL), a site of {w['pages']} pages, crawl s from the record")
