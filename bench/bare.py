@@ -7,7 +7,8 @@ it gets the concurrency, robots.txt, reactor and timeouts the bench gives Flawle
 With ``STATE_FILE`` it is also the reference for re-crawls: when the file does not exist, the
 crawl writes each page's validators (``ETag``, ``Last-Modified``) and the links it followed into
 it; when it exists, the crawl sends conditional requests and, for a ``304 Not Modified``, follows
-the links stored for the page. That is Scrapy's own cost of an unchanged re-crawl.
+the links stored for the page, each URL once (a set, not Scrapy's duplicate filter, keeps URLs
+already requested out). That is Scrapy's own cost of an unchanged re-crawl.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class FollowSpider(scrapy.Spider):
         """Per URL this crawl: the same, written to ``state`` at the end of a first crawl."""
         if self.state_file and self.state_file.exists():
             self.known = json.loads(self.state_file.read_text())
+        self.requested: set[str] = set()
 
     async def start(self):
         for url in self.start_urls:
+            self.requested.add(url)
             yield self.request(url)
 
     def request(self, url: str) -> scrapy.Request:
@@ -78,7 +81,9 @@ class FollowSpider(scrapy.Spider):
             self.crawler.stats.inc_value("bench/pages")
             self.crawler.stats.inc_value("bench/not_modified")
             for url in self.known[response.url]["links"]:
-                yield self.request(url)
+                if url not in self.requested:
+                    self.requested.add(url)
+                    yield self.request(url)
             return
         if not isinstance(response, TextResponse) or response.status != 200:
             return
