@@ -91,6 +91,21 @@ def test_a_worker_process_finds_what_the_crawl_process_finds(db, db_url):
     assert there_stats["flawless/language/cpu_seconds"] > 0
 
 
+def test_the_crawl_process_does_not_load_the_language_detector(db, db_url):
+    # Only the worker detects languages: the detector (py3langid, with numpy: 11 MB) stays out
+    # of the crawl process, here a fresh interpreter running the pipeline.
+    site_id = insert_site(db)
+    code = ("import sys; from tests.test_language_worker import check_prose_site; "
+            f"found, held, stats = check_prose_site({db_url!r}, {site_id}, workers=1); "
+            "print(len(found), 'py3langid' in sys.modules, 'numpy' in sys.modules)")
+    run = subprocess.run([PYTHON, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found, langid, numpy = run.stdout.split()
+    assert int(found) > 0
+    assert (langid, numpy) == ("False", "False")
+
+
 def test_a_recrawl_of_unchanged_pages_starts_no_worker(tmp_path, serve, scrapy, db):
     # The bakery site without its broken link (a 404 page's HTML is checked on every crawl).
     pages = {**PAGES, "index.html": PAGES["index.html"].replace('<a href="/missing.html">Old menu</a>', "")}

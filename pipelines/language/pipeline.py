@@ -99,7 +99,8 @@ class LanguagePipeline:
         site_settings = getattr(site, "settings", None) or {}
         selectors = compile_selectors(self.skip_selectors + _selectors(site_settings.get("skip_selectors")))
         words, self.ignored = await self._site_words(site.id)
-        await asyncio.to_thread(detect.prepare)
+        if not self.workers_wanted:  # a worker prepares the detector itself, off this process
+            await asyncio.to_thread(detect.prepare)
         start = time.thread_time()
         if self.lt_url:
             self.lt = LanguageToolClient(self.lt_url, self._engine_post, self.lt_max_chars)

@@ -82,9 +82,11 @@ def start(site_language: str, words: list[str], selectors: list[str], site_url: 
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), name="flawless-parent",
                          daemon=True).start()
+    from pipelines.language import detect
     from pipelines.language.checker import LanguageChecker
     from pipelines.language.extract import compile_selectors
 
+    detect.prepare()  # here, not in the crawl process: it would load numpy there for nothing
     _checker = LanguageChecker(site_language, words, compile_selectors(selectors),
                                site_url=site_url, builtin_grammar=False)
 
