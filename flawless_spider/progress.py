@@ -179,7 +179,6 @@ def crawl_counts(db: Database, site: Any, crawl_id: int) -> dict[str, Any]:
     them: ``crawl`` (the row), ``took`` (``"12 s"``), and for a crawl that saw the site
     ``broken``, ``questionable``, ``spelling``, ``grammar``, ``new``, ``fixed``, ``open``."""
     from flawless_spider import report
-    from flawless_spider.findings import count_problems
 
     [crawl] = db.query("SELECT * FROM crawls WHERE id = %s", (crawl_id,))
     counts: dict[str, Any] = {"crawl": crawl, "took": ""}
@@ -187,16 +186,7 @@ def crawl_counts(db: Database, site: Any, crawl_id: int) -> dict[str, Any]:
         seconds = (crawl["finished_at"] - crawl["started_at"]).total_seconds()
         counts["took"] = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
     if crawl["status"] in ("complete", "incomplete"):
-        records = report.crawl_findings(db, site, crawl_id)
-
-        def problems(kind: str, severity: str | None = None) -> int:
-            return count_problems([r for r in records if r["type"] == kind and (
-                severity is None or r["severity"] == severity)])["present"]
-
-        total = count_problems(records)
-        counts.update(broken=problems("link", "error"), questionable=problems("link", "warning"),
-                      spelling=problems("spelling"), grammar=problems("grammar"),
-                      new=total["new"], fixed=total["fixed"], open=total["present"])
+        counts.update(report.crawl_problem_counts(db, site, crawl_id))
     return counts
 
 

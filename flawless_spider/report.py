@@ -9,9 +9,17 @@ import re
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+import psycopg2.extras
+
 from flawless_spider.db import Database
 from flawless_spider.dismissals import Dismissals
-from flawless_spider.findings import COMMON_FIELDS, TYPE_FIELDS, count_problems
+from flawless_spider.findings import (
+    COMMON_FIELDS,
+    TYPE_FIELDS,
+    count_problems,
+    problem_key,
+    problem_state,
+)
 from flawless_spider.sites import Site
 from pipelines.digest.build import link_problem
 
@@ -57,18 +65,36 @@ def crawl_rows(cur: Any, site_id: int, crawl_id: int
     Dismissed ("not a mistake") findings are no problem: they are left out of every list and
     count; those the crawl already stopped reporting (``fixed``) are dropped altogether.
     """
-    dismissals = Dismissals.load(cur, site_id)
-    cur.execute(CRAWL_FINDINGS_SQL, {"c": crawl_id, "s": site_id})
     kept, dismissed = [], []
-    for row in cur.fetchall():
-        row = dict(row)
-        data = row["data"] if isinstance(row["data"], dict) else {}
-        if dismissals and dismissals.matches(row["type"], data):
-            if row["state"] != "fixed":
-                dismissed.append(row)
-        else:
-            kept.append(row)
+    for row, is_dismissed in _classified_rows(cur, site_id, crawl_id):
+        (dismissed if is_dismissed else kept).append(row)
     return kept, dismissed
+
+
+def _classified_rows(cur: Any, site_id: int, crawl_id: int, batch: int = 0
+                     ) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Each finding row of the site as of the crawl, with whether it is dismissed (see
+    :func:`crawl_rows`); with ``batch``, read that many rows at a time (a server-side cursor)."""
+    dismissals = Dismissals.load(cur, site_id)
+    if batch:
+        source = cur.connection.cursor(name="flawless_crawl_findings",
+                                       cursor_factory=psycopg2.extras.RealDictCursor)
+        source.itersize = batch
+    else:
+        source = cur
+    try:
+        source.execute(CRAWL_FINDINGS_SQL, {"c": crawl_id, "s": site_id})
+        for row in source:
+            row = dict(row)
+            data = row["data"] if isinstance(row["data"], dict) else {}
+            if dismissals and dismissals.matches(row["type"], data):
+                if row["state"] != "fixed":
+                    yield row, True
+            else:
+                yield row, False
+    finally:
+        if source is not cur:
+            source.close()
 
 
 def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, Any]]:
@@ -77,21 +103,83 @@ def crawl_findings(db: Database, site: Site, crawl_id: int) -> list[dict[str, An
         return records_of(crawl_rows(cur, site.id, crawl_id)[0])
 
 
+def crawl_problem_counts(db: Database, site: Site, crawl_id: int) -> dict[str, int]:
+    """The problems of the site as of the crawl, counted as in its export (:func:`crawl_findings`
+    and :func:`~flawless_spider.findings.count_problems`): ``broken`` and ``questionable`` links,
+    ``spelling``, ``grammar``, and ``new``, ``fixed`` and ``open`` in all.
+
+    The rows are read a batch at a time and only their problem keys are kept: every crawl ends
+    with these counts, and a big site's findings (a misspelling on each of 20,000 pages is 20,000
+    rows) would otherwise all be in the crawl process's memory at once.
+    """
+    groups: dict[tuple, list[Any]] = {}
+    """Link records grouped as :func:`group_links` does: key -> [severity, state, problem key]."""
+    others: dict[tuple, set[str]] = {}
+    """Other records: (type, severity, problem key) -> their states."""
+    with db.transaction() as cur:
+        for row, dismissed in _classified_rows(cur, site.id, crawl_id, batch=2000):
+            if dismissed:
+                continue
+            record = record_of(row)
+            if record["type"] == "link":
+                key, url = link_group(record)
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [record["severity"], record["state"],
+                                   problem_key("link", {**record, "url": url})]
+                elif record["state"] != group[1]:
+                    group[1] = "open"
+            else:
+                others.setdefault((record["type"], record["severity"],
+                                   problem_key(record["type"], record)), set()).add(record["state"])
+    found = [("link", severity, key, state) for severity, state, key in groups.values()]
+    found += [(type, severity, key, state)
+              for (type, severity, key), states in others.items() for state in states]
+
+    def states(type: str | None = None, severity: str | None = None) -> list[str]:
+        seen: dict[tuple, set[str]] = {}
+        for kind, level, key, state in found:
+            if type in (None, kind) and severity in (None, level):
+                seen.setdefault(key, set()).add(state)
+        return [problem_state(s) for s in seen.values()]
+
+    def present(type: str, severity: str | None = None) -> int:
+        return sum(state != "fixed" for state in states(type, severity))
+
+    total = states()
+    return {"broken": present("link", "error"), "questionable": present("link", "warning"),
+            "spelling": present("spelling"), "grammar": present("grammar"),
+            "new": total.count("new"), "fixed": total.count("fixed"),
+            "open": len(total) - total.count("fixed")}
+
+
+def record_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A finding row as an export record (fields at the top)."""
+    data = dict(row["data"])
+    record = {"type": row["type"], "page_url": row["page_url"], "severity": row["severity"],
+              "state": row["state"]}
+    for name in TYPE_FIELDS.get(row["type"], ()):
+        record[name] = data.get(name)
+    for name, value in data.items():
+        if name not in record and name not in ("key", "place"):
+            record[name] = value
+    record["first_seen"] = row["first_seen"].isoformat()
+    return record
+
+
 def records_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Finding rows as export records, broken link targets grouped."""
-    records = []
-    for row in rows:
-        data = dict(row["data"])
-        record = {"type": row["type"], "page_url": row["page_url"], "severity": row["severity"],
-                  "state": row["state"]}
-        for name in TYPE_FIELDS.get(row["type"], ()):
-            record[name] = data.get(name)
-        for name, value in data.items():
-            if name not in record and name not in ("key", "place"):
-                record[name] = value
-        record["first_seen"] = row["first_seen"].isoformat()
-        records.append(record)
-    return group_links(records)
+    return group_links([record_of(row) for row in rows])
+
+
+def link_group(record: dict[str, Any]) -> tuple[tuple, str]:
+    """The group of a link record (one per target and answer, present or fixed), and its URL."""
+    present = record["state"] != "fixed"
+    # A 404 is one problem whatever #fragment each page adds; a missing anchor is per fragment.
+    url = record.get("url") or ""
+    if record.get("error") != "missing_fragment":
+        url = record.get("target") or url.partition("#")[0] or url
+    return (url, record.get("error"), record.get("status"), present), url
 
 
 def group_links(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -102,12 +190,7 @@ def group_links(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if record["type"] != "link":
             others.append(record)
             continue
-        present = record["state"] != "fixed"
-        # A 404 is one problem whatever #fragment each page adds; a missing anchor is per fragment.
-        url = record.get("url") or ""
-        if record.get("error") != "missing_fragment":
-            url = record.get("target") or url.partition("#")[0] or url
-        key = (url, record.get("error"), record.get("status"), present)
+        key, url = link_group(record)
         group = grouped.get(key)
         if group is None:
             group = grouped[key] = {**record, "url": url, "pages": []}
