@@ -202,19 +202,35 @@ def test_a_killed_worker_loses_no_page_and_the_next_pages_are_checked(tmp_path, 
                  "the crawl to see the worker die")
         GatedSite.gates["/after.html"].set()
         assert proc.wait(timeout=60) == 0
+        # The crawl after: the page the dead worker had is checked in full this time.
+        again = scrapy("crawl", "site", "-a", f"site={url}", "-s", "LOG_LEVEL=INFO",
+                       "-s", "FLAWLESS_LINKS_ENABLED=false", "-s", "FLAWLESS_FOLLOW_SITEMAPS=false",
+                       "-s", "AUTOTHROTTLE_ENABLED=false").stderr
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
     assert text.count("language worker process ended unexpectedly") == 1
     pids = [int(pid) for pid in WORKER.findall(text)]
     assert pids[0] == first and len(pids) == 2 and gone(pids[1])
-    crawl = db.query("SELECT id, status FROM crawls")[0]
+    crawl = db.query("SELECT id, status FROM crawls ORDER BY id")[0]
     assert crawl["status"] == "incomplete"
     pages = {r["url"] for r in db.query("SELECT url FROM pages WHERE crawl_id = %s", (crawl["id"],))}
     assert pages == {url, url + "late.html", url + "after.html"}
     words = {r["w"]: r["page_url"] for r in db.query(
-        "SELECT data->>'word' AS w, page_url FROM findings WHERE type = 'spelling'")}
+        "SELECT data->>'word' AS w, page_url FROM findings WHERE type = 'spelling'"
+        " AND first_crawl_id = %s", (crawl["id"],))}
     # the page in the dead worker has no findings; the pages before and after it were checked
     assert words == {"seperate": url, "recieve": url + "after.html"}
+    last = db.query("SELECT id, status FROM crawls ORDER BY id DESC LIMIT 1")[0]
+    assert last["id"] != crawl["id"] and last["status"] == "complete", again[-3000:]
+    reused = {r["url"] for r in db.query("SELECT url FROM pages WHERE crawl_id = %s AND reused",
+                                         (last["id"],))}
+    assert url + "late.html" not in reused
+    found = {r["w"]: (r["page_url"], r["first_crawl_id"], r["fixed_crawl_id"]) for r in db.query(
+        "SELECT data->>'word' AS w, page_url, first_crawl_id, fixed_crawl_id FROM findings"
+        " WHERE type = 'spelling'")}
+    assert found == {"seperate": (url, crawl["id"], None),
+                     "recieve": (url + "after.html", crawl["id"], None),
+                     "definately": (url + "late.html", last["id"], None)}, again[-3000:]
 
 
 def test_ctrl_c_leaves_no_worker_behind(tmp_path, scrapy, scrapy_env):
