@@ -1,16 +1,13 @@
 """Memory the crawl has freed goes back to the system while it runs, not when it ends.
 
-glibc's ``malloc`` keeps freed memory for reuse: pages that held a response, a parsed tree or
-a batch of rows stay in the process, and with the crawl's threads (grammar, database, DNS)
-each keeping its own arenas, a crawl of 20,000 pages held some 65 MB of freed memory. Every
-:data:`INTERVAL` seconds :class:`MallocTrim` calls ``malloc_trim(0)``, which hands every
-whole free page of every arena back (a few milliseconds). Off where there is no glibc.
+glibc's ``malloc`` keeps freed memory for reuse (see :mod:`flawless_spider.trim`): with the
+crawl's threads (grammar, database, DNS) each keeping its own arenas, a crawl of 20,000 pages
+held some 65 MB of freed memory. Every :data:`~flawless_spider.trim.INTERVAL` seconds
+:class:`MallocTrim` calls ``malloc_trim(0)``. Off where there is no glibc.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 from collections.abc import Callable
 
@@ -19,22 +16,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from flawless_spider.trim import INTERVAL, malloc_trim
+
 logger = logging.getLogger(__name__)
-
-INTERVAL = 5.0
-"""Seconds between two trims."""
-
-
-def malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on another C library."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
 
 
 class MallocTrim:

@@ -89,6 +89,9 @@ def test_a_worker_process_finds_what_the_crawl_process_finds(db, db_url):
     assert there_stats["flawless/language/words"] == here_stats["flawless/language/words"]
     # the worker's CPU time is the stage's
     assert there_stats["flawless/language/cpu_seconds"] > 0
+    # and it hands what it freed back to the system (Harper's start-up, at the first page)
+    assert there_stats.get("flawless/memory/worker_trims", 0) >= 1
+    assert "flawless/memory/worker_trims" not in here_stats
 
 
 def test_the_crawl_process_does_not_load_the_language_detector(db, db_url):

@@ -165,7 +165,7 @@ def test_trimming_hands_freed_memory_back_to_the_system():
     """Memory freed between live allocations stays in the process until ``malloc_trim``."""
     import threading
 
-    from flawless_spider.memory import malloc_trim
+    from flawless_spider.trim import malloc_trim
 
     trim = malloc_trim()
     assert trim is not None  # glibc (Debian)
@@ -187,6 +187,18 @@ def test_trimming_hands_freed_memory_back_to_the_system():
     before = rss()
     trim(0)
     assert before - rss() > 40 * 2**20
+
+
+def test_a_worker_trims_at_once_then_at_most_every_interval():
+    """The language worker's trimmer (no reactor there): start-up's garbage at the first page,
+    then no more often than its interval."""
+    from flawless_spider.trim import Trimmer
+
+    trimmer = Trimmer(interval=3600)
+    assert trimmer() is True
+    assert trimmer() is False
+    trimmer.last -= 3600
+    assert trimmer() is True
 
 
 def test_the_crawl_totals_do_not_hold_a_term_page_after_page():

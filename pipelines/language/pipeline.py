@@ -175,6 +175,8 @@ class LanguagePipeline:
             item.check_failed.append("language")
             return
         self.crawler.stats.set_value("flawless/language/worker_pid", checked.pid)
+        if checked.trimmed:
+            self.crawler.stats.inc_value("flawless/memory/worker_trims")
         start = time.thread_time()
         if checked.error:  # a bug on one odd page (see _here)
             logger.error("The language stage failed on %s (in worker process %d):\n%s",

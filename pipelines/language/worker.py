@@ -29,6 +29,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from flawless_spider.trim import Trimmer
+
 logger = logging.getLogger(__name__)
 
 MAX_DEATHS = 3
@@ -49,6 +51,8 @@ class Checked:
     error: str = ""
     """The traceback when the check failed on this page (then ``findings`` is empty and
     ``held`` is what the page left before the failure, as in the crawl process)."""
+    trimmed: bool = False
+    """Whether the worker handed its freed memory back to the system after this page."""
 
 
 class WorkerDiedError(Exception):
@@ -60,6 +64,7 @@ class WorkerDiedError(Exception):
 _checker: Any = None
 _engine: Any = None
 _suggester: Any = None
+_trim: Any = None
 _reported = 0.0
 
 
@@ -74,7 +79,7 @@ def _cpu() -> float:
 def start(site_language: str, words: list[str], selectors: list[str], site_url: str) -> None:
     """Initialiser of a worker: the crawl's checker (the grammar engine comes with the first
     English block)."""
-    global _checker
+    global _checker, _trim
     # Ctrl-C reaches the whole process group: the crawl process shuts the worker down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A crawl process killed outright (SIGKILL, out of memory) cannot: the worker ends with it.
@@ -89,6 +94,8 @@ def start(site_language: str, words: list[str], selectors: list[str], site_url: 
     detect.prepare()  # here, not in the crawl process: it would load numpy there for nothing
     _checker = LanguageChecker(site_language, words, compile_selectors(selectors),
                                site_url=site_url, builtin_grammar=False)
+    # Building Harper's linter and checking pages free a lot (measured: 21 MB of 216 in use).
+    _trim = Trimmer()
 
 
 def _end_with(sentinel: int) -> None:
@@ -113,7 +120,7 @@ def check(url: str, html: str, lang: str, content_language: str) -> Checked:
     except Exception:  # a bug on one odd page: the page's share of the state goes with it
         error = traceback.format_exc()
     held = checker.take_held()
-    return Checked(found, held, os.getpid(), _cpu(), error)
+    return Checked(found, held, os.getpid(), _cpu(), error, _trim())
 
 
 def suggest(pairs: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], list[str]], float]:
