@@ -68,6 +68,7 @@ class FollowSpider(scrapy.Spider):
             yield self.request(url)
 
     def request(self, url: str) -> scrapy.Request:
+        """A request for ``url``, conditional when the last crawl stored its validators."""
         headers = {}
         if (known := self.known.get(url)) is not None:
             if known.get("etag"):
