@@ -105,6 +105,9 @@ class FollowSpider(scrapy.Spider):
 
 
 def main() -> None:
+    if len(sys.argv) not in (3, 4) or sys.argv[1] in ("-h", "--help"):
+        sys.exit("usage: python -m bench.bare URL PROBE_FILE [STATE_FILE]"
+                 " (run by scripts/bench; see this module's docstring)")
     url, probe_file, *state = sys.argv[1:4]
     process = CrawlerProcess({**SETTINGS, "BENCH_PROBE_FILE": probe_file})
     process.crawl(FollowSpider, url=url, state=state[0] if state else "")
