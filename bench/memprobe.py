@@ -24,22 +24,10 @@ import tracemalloc
 import types
 from pathlib import Path
 
+import psutil
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-
-
-def pss_kb(pid: int | str = "self") -> int:
-    """The proportional set size of a process (kB, from /proc/<pid>/smaps_rollup), or 0."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
 
 STOP_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, types.CodeType, types.FrameType)
@@ -142,15 +130,9 @@ def heap_figures() -> dict[str, float]:
     return out
 
 
-def rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class MemProbe:
+    """See the module docstring. Switched on by the ``BENCH_MEMPROBE_DIR`` setting."""
+
     def __init__(self, crawler: Crawler, folder: Path, at: list[int], frames: int):
         """``frames`` 0: no tracing, only the census of components (fast)."""
         self.crawler = crawler
@@ -199,8 +181,9 @@ class MemProbe:
     def take(self, label: str) -> None:
         gc.collect()
         started = time.perf_counter()
-        line: dict[str, object] = {"label": label, "pages": self.pages(), "rss_kb": rss_kb(),
-                                   "pss_kb": pss_kb()}
+        memory = psutil.Process().memory_full_info()
+        line: dict[str, object] = {"label": label, "pages": self.pages(),
+                                   "rss_kb": memory.rss // 1024, "pss_kb": memory.pss // 1024}
         if self.frames:
             current, peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()

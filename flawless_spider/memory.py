@@ -8,7 +8,6 @@ held some 65 MB of freed memory. Every :data:`~flawless_spider.trim.INTERVAL` se
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from scrapy import signals
@@ -17,8 +16,6 @@ from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
 from flawless_spider.trim import INTERVAL, malloc_trim
-
-logger = logging.getLogger(__name__)
 
 
 class MallocTrim:

@@ -268,13 +268,17 @@ class ConditionalRequests:
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.recrawl: Recrawl | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequests:
         if not crawler.settings.getbool("FLAWLESS_REUSE_UNCHANGED", True):
             raise NotConfigured("re-crawls check every page in full (FLAWLESS_REUSE_UNCHANGED)")
         return cls(crawler)
+
+    @functools.cached_property
+    def recrawl(self) -> Recrawl | None:
+        """The crawl's :class:`Recrawl` (looked up once: it is asked for every page request)."""
+        return Recrawl.of(self.crawler)
 
     def process_request(self, request: Request) -> None:
         if not request.meta.get("flawless_page"):
@@ -284,8 +288,6 @@ class ConditionalRequests:
                 request.headers.pop(name, None)
             request.meta.pop("flawless_validated", None)
             return
-        if self.recrawl is None:
-            self.recrawl = Recrawl.of(self.crawler)
         headers = self.recrawl.validators(request.url) if self.recrawl is not None else {}
         for name, value in headers.items():
             request.headers[name] = value

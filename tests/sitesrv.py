@@ -150,6 +150,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(parts[1]))
             self._send(200, b"<p>slow</p>")
         elif path == "/__huge":
+            self._answered(200)
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.end_headers()

@@ -66,15 +66,13 @@ class SiteSpider(Spider):
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
         return spider
 
-    @property
+    @functools.cached_property
     def lifecycle(self) -> CrawlLifecycle:
-        """The crawl this spider makes requests for: its site, record and frontier."""
-        lifecycle: CrawlLifecycle | None = self.__dict__.get("_lifecycle")
-        if lifecycle is None:  # looked up once: it is asked for every link of every page
-            lifecycle = CrawlLifecycle.of(self.crawler)
-            if lifecycle is None:
-                raise NotConfigured("the site spider needs the CrawlLifecycle extension")
-            self._lifecycle = lifecycle
+        """The crawl this spider makes requests for: its site, record and frontier (looked up
+        once: it is asked for every link of every page)."""
+        lifecycle = CrawlLifecycle.of(self.crawler)
+        if lifecycle is None:
+            raise NotConfigured("the site spider needs the CrawlLifecycle extension")
         return lifecycle
 
     @functools.cached_property
